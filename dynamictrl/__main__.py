@@ -1,0 +1,3 @@
+from dynamictrl.cli import main
+
+raise SystemExit(main())

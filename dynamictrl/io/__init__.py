@@ -1,0 +1,1 @@
+"""Reading and writing media and files: images and videos as uint8 arrays, atomic writes."""

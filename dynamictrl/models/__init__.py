@@ -1,0 +1,1 @@
+"""Models: the DynamiCtrl transformer and the code that finds and loads weights."""
