@@ -1,0 +1,1 @@
+"""Pipelines: reference image + pose video + prompt → video."""
