@@ -38,3 +38,16 @@ def _torch_threads():
         return
     torch.manual_seed(0)
     yield
+
+
+@pytest.fixture(scope="session")
+def tiny_models(tmp_path_factory):
+    """Tiny random models in the three released layouts (pipeline, transformer-only, CogVideoX base)."""
+    from dynamictrl.testing import write_tiny_model_folders
+
+    return write_tiny_model_folders(tmp_path_factory.mktemp("models"))
+
+
+@pytest.fixture(scope="session")
+def reference_tiny(fixtures_dir: Path) -> Path:
+    return fixtures_dir / "reference-tiny"

@@ -322,7 +322,7 @@ class DynamiCtrlTransformer(CogVideoXTransformer3DModel):
                 f"{pretrained_model_name_or_path} does not match the CogVideoX-1.5 layout: missing {bad_missing[:5]}, "
                 f"unexpected {unexpected[:5]}"
             )
-        return model.to(dtype=base.dtype)
+        return model if base.dtype == model.dtype else model.to(dtype=base.dtype)
 
     # ------------------------------------------------------------------------------------------- forward
     def fuse_qkv_projections(self) -> None:
