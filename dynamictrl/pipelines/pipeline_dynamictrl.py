@@ -311,7 +311,7 @@ class DynamiCtrlPipeline(CogVideoXImageToVideoPipeline):
         | MultiPipelineCallbacks
         | None = None,
         callback_on_step_end_tensor_inputs: list[str] | None = None,
-        max_sequence_length: int = 226,
+        max_sequence_length: int | None = None,
         image_latent_scale: float | None = None,
         pose_control_function: str = "padaln",
     ) -> DynamiCtrlPipelineOutput | tuple:
@@ -349,6 +349,8 @@ class DynamiCtrlPipeline(CogVideoXImageToVideoPipeline):
             num_inference_steps=num_inference_steps if timesteps is None else None,
             guidance_scale=guidance_scale,
         )
+        if max_sequence_length is None:  # the text length the transformer was trained with (226 for CogVideoX)
+            max_sequence_length = self.transformer.config.max_text_seq_length
         if num_videos_per_prompt < 1:
             raise InputError(f"num_videos_per_prompt must be >= 1, got {num_videos_per_prompt}")
         self._guidance_scale = guidance_scale
