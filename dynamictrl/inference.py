@@ -114,6 +114,7 @@ class AnimateResult:
     sidecar: Path
     side_by_side: list[Path] = field(default_factory=list)
     pose_video: Path | None = None
+    pose_keypoints: Path | None = None
     frames: npt.NDArray[np.uint8] | None = None  # [num_videos, F, H, W, 3]
     warnings: list[str] = field(default_factory=list)
 
@@ -140,12 +141,13 @@ def _fit_pose_frames(frames: npt.NDArray[np.uint8], height: int, width: int) -> 
 
 
 def prepare_inputs(options: AnimateOptions) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.uint8], list[str], Any]:
-    """Reference image (cropped to the output) and pose frames `[F, H, W, 3]`, validated. No weights needed."""
+    """Reference image (cropped to the output), pose frames `[F, H, W, 3]`, pose-check warnings and the pose
+    stage's result (None with --pose-video), validated. No weights are needed for this."""
     from .pose.reference import cover_crop
 
     image = load_image(options.image)
     warnings: list[str] = []
-    keypoints = None
+    prepared = None
     if options.pose_video is not None:
         info = probe_video(options.pose_video)
         if info.num_frames < options.num_frames:
@@ -170,10 +172,11 @@ def prepare_inputs(options: AnimateOptions) -> tuple[npt.NDArray[np.uint8], npt.
             on_short=options.on_short,
             strict=options.strict_pose,
             cache_dir=options.pose_cache_dir,
+            progress=not options.quiet,
         )
-        pose, reference, keypoints = prepared.frames, prepared.reference_image, prepared.keypoints
+        pose, reference = prepared.frames, prepared.reference_image
         warnings.extend(prepared.warnings)
-    return reference, pose, warnings, keypoints
+    return reference, pose, warnings, prepared
 
 
 def load_configured_pipeline(options: AnimateOptions):
@@ -215,7 +218,7 @@ def animate(options: AnimateOptions, pipe=None) -> AnimateResult:
 
     timings: dict[str, float] = {}
     start = time.perf_counter()
-    reference, pose, warnings, keypoints = prepare_inputs(options)
+    reference, pose, warnings, prepared = prepare_inputs(options)
     timings["prepare_s"] = time.perf_counter() - start
     for message in warnings:
         logger.warning("pose check: %s", message)
@@ -256,10 +259,12 @@ def animate(options: AnimateOptions, pipe=None) -> AnimateResult:
             result.side_by_side.append(
                 write_video(path.with_name(f"{path.stem}_side_by_side.mp4"), panel, options.fps)
             )
-    if options.driving_video is not None:
-        result.pose_video = write_video(
-            Path(options.out).with_name(f"{Path(options.out).stem}_pose.mp4"), pose, options.fps
-        )
+    if prepared is not None:
+        from .pose.types import save_keypoints_json
+
+        stem = Path(options.out).with_name(f"{Path(options.out).stem}_pose")
+        result.pose_video = write_video(stem.with_suffix(".mp4"), pose, options.fps)
+        result.pose_keypoints = save_keypoints_json(stem.with_suffix(".json"), prepared.keypoints, prepared.metadata())
     timings["write_s"] = time.perf_counter() - start
 
     resolved = getattr(pipe, "resolved_model", None)
@@ -272,6 +277,7 @@ def animate(options: AnimateOptions, pipe=None) -> AnimateResult:
             "videos": [str(p) for p in result.videos],
             "side_by_side": [str(p) for p in result.side_by_side],
             "pose_video": str(result.pose_video) if result.pose_video else None,
+            "pose_keypoints": str(result.pose_keypoints) if result.pose_keypoints else None,
             "num_frames": int(frames_u8.shape[1]),
             "height": int(frames_u8.shape[2]),
             "width": int(frames_u8.shape[3]),
@@ -290,7 +296,7 @@ def animate(options: AnimateOptions, pipe=None) -> AnimateResult:
         "pose_warnings": warnings,
         "versions": package_versions(),
     }
-    if keypoints is not None:
-        sidecar["pose_keypoints_frames"] = len(keypoints)
+    if prepared is not None:
+        sidecar["pose_stage"] = {**prepared.metadata(), "cache_hit": prepared.cache_hit, "timings": prepared.timings}
     write_json_atomic(result.sidecar, sidecar)
     return result

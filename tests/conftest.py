@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,8 @@ import pytest
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TQDM_DISABLE", "1")
+# Caches (pose results, the demo model) go to a throw-away folder, never the user's ~/.cache.
+os.environ.setdefault("DYNAMICTRL_CACHE_DIR", tempfile.mkdtemp(prefix="dynamictrl-test-cache-"))
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = Path(os.environ.get("DYNAMICTRL_FIXTURES", ROOT.parent / "shared" / "fixtures"))

@@ -14,7 +14,8 @@ Give either --pose-video (a rendered DWPose skeleton video whose frame 0 is the 
 by `dynamictrl pose`) or --driving-video (any video of a person; poses are extracted, aligned to the reference and
 cached). The reference image is cover-cropped to --width x --height, and the same crop conditions generation.
 Writes OUT (H.264, exactly --frames frames), OUT.json (every setting, seed, versions, timings) and, with
---side-by-side, OUT_side_by_side.mp4 (reference | pose | result)."""
+--side-by-side, OUT_side_by_side.mp4 (reference | pose | result); with --driving-video also OUT_pose.mp4 and
+OUT_pose.json (the aligned pose sequence that was used and its keypoints)."""
 
 
 def _models_help() -> str:
@@ -135,6 +136,7 @@ def report(result) -> None:
         print(f"side by side: {path}")
     if result.pose_video:
         print(f"pose video: {result.pose_video}")
+        print(f"pose keypoints: {result.pose_keypoints}")
     print(f"settings: {result.sidecar}")
 
 

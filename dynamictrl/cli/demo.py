@@ -9,7 +9,6 @@ results: `dynamictrl download` on a GPU machine, then `dynamictrl animate`.
 from __future__ import annotations
 
 import argparse
-import os
 from importlib import resources
 from pathlib import Path
 
@@ -18,10 +17,6 @@ DEMO_PROMPT = (
     "model and an American flag."
 )
 LABEL = "TINY RANDOM MODEL (untrained weights): the output shows the pipeline working, not DynamiCtrl quality"
-
-
-def cache_root() -> Path:
-    return Path(os.environ.get("DYNAMICTRL_CACHE", Path.home() / ".cache" / "dynamictrl"))
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -42,6 +37,7 @@ def run(args: argparse.Namespace) -> int:
     from skimage import data
 
     from ..inference import AnimateOptions, animate
+    from ..io.cache import cache_root
     from ..io.media import save_image
     from ..testing import ensure_tiny_model
 

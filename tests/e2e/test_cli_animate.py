@@ -127,3 +127,29 @@ def test_help_reads_well():
     assert sub.returncode == 0
     for flag in ("--image", "--pose-video", "--driving-video", "--frames", "--offload", "--side-by-side"):
         assert flag in sub.stdout
+
+
+def test_driving_video_runs_the_pose_stage_once_and_reuses_it(tiny_models, media_dir, tmp_path, capsys, monkeypatch):
+    """--driving-video: extract, align, render, generate; the second run takes the poses from the cache."""
+    import shutil
+
+    monkeypatch.setenv("DYNAMICTRL_CACHE_DIR", str(tmp_path / "cache"))
+    clip = tmp_path / "clip.mp4"
+    frames, fps = read_video(media_dir / "motion1.mp4", max_frames=12)
+    write_video(clip, frames, fps)
+    reference = tmp_path / "human2.jpg"
+    shutil.copy(media_dir / "human2.jpg", reference)
+    args = [
+        "animate", "--image", str(reference), "--driving-video", str(clip),
+        "--prompt", "a man in a suit walking on a runway", "--model", str(tiny_models.dynamictrl),
+        "--frames", "9", "--height", "96", "--width", "64", "--steps", "1", "--pose-backend", "mediapipe",
+    ]  # fmt: skip
+    for run, out in enumerate((tmp_path / "first.mp4", tmp_path / "second.mp4")):
+        assert main([*args, "--out", str(out)]) == 0, capsys.readouterr().err
+        sidecar = json.loads(out.with_suffix(".json").read_text())
+        assert sidecar["pose_stage"]["cache_hit"] is (run == 1)
+        assert sidecar["pose_stage"]["backend"].startswith("mediapipe")
+        pose = probe_video(out.with_name(f"{out.stem}_pose.mp4"))
+        assert (pose.num_frames, pose.height, pose.width) == (9, 96, 64)
+        assert out.with_name(f"{out.stem}_pose.json").is_file()
+        assert probe_video(out).num_frames == 9
