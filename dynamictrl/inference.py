@@ -51,7 +51,7 @@ class AnimateOptions:
     steps: int = 25
     guidance: float = 3.0
     seed: int = 42
-    fps: float = 16.0
+    fps: float | None = None  # None: the pose/driving video's rate, so the motion plays at real speed
     num_videos: int = 1
     device: str = "auto"
     dtype: str = "auto"
@@ -83,14 +83,14 @@ class AnimateOptions:
             raise InputError(f"--steps must be >= 1, got {self.steps}")
         if self.guidance < 0:
             raise InputError(f"--guidance must be >= 0, got {self.guidance}")
-        if self.fps <= 0:
+        if self.fps is not None and self.fps <= 0:
             raise InputError(f"--fps must be positive, got {self.fps}")
         if self.num_videos < 1:
             raise InputError(f"--num-videos must be >= 1, got {self.num_videos}")
         for name, value, allowed in (
             ("--offload", self.offload, OFFLOAD_MODES),
             ("--cache", self.cache, CACHE_METHODS),
-            ("--dtype", self.dtype, tuple(DTYPES)),
+            ("--dtype", self.dtype, DTYPES),
             ("--on-short", self.on_short, ON_SHORT_CHOICES),
         ):
             if value not in allowed:
@@ -140,14 +140,22 @@ def _fit_pose_frames(frames: npt.NDArray[np.uint8], height: int, width: int) -> 
     return np.stack([cover_crop(f, height, width) for f in frames])
 
 
-def prepare_inputs(options: AnimateOptions) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.uint8], list[str], Any]:
-    """Reference image (cropped to the output), pose frames `[F, H, W, 3]`, pose-check warnings and the pose
-    stage's result (None with --pose-video), validated. No weights are needed for this."""
+@dataclass
+class PreparedInputs:
+    """What generation needs besides the model; produced without loading any weights."""
+
+    reference: npt.NDArray[np.uint8]  # [H, W, 3], cropped to the output size
+    pose: npt.NDArray[np.uint8]  # [F, H, W, 3], frame 0 = the reference's own pose
+    fps: float  # rate at which the pose frames play the motion at real speed
+    warnings: list[str] = field(default_factory=list)
+    pose_stage: Any = None  # the pose stage's `PreparedPose` with --driving-video
+
+
+def prepare_inputs(options: AnimateOptions) -> PreparedInputs:
+    """Load and validate the reference image and the pose (rendered, or extracted from a driving video)."""
     from .pose.reference import cover_crop
 
     image = load_image(options.image)
-    warnings: list[str] = []
-    prepared = None
     if options.pose_video is not None:
         info = probe_video(options.pose_video)
         if info.num_frames < options.num_frames:
@@ -155,28 +163,26 @@ def prepare_inputs(options: AnimateOptions) -> tuple[npt.NDArray[np.uint8], npt.
                 f"pose video {options.pose_video} has {info.num_frames} frames but --frames is {options.num_frames}; "
                 f"lower --frames to {((info.num_frames - 1) // 4) * 4 + 1} or give a longer pose video"
             )
-        pose, _ = read_video(options.pose_video, max_frames=options.num_frames)
+        pose, fps = read_video(options.pose_video, max_frames=options.num_frames)
         pose = _fit_pose_frames(pose, options.height, options.width)
-        reference = cover_crop(image, options.height, options.width)
-    else:
-        from .pose.prepare import prepare_pose_video
+        return PreparedInputs(cover_crop(image, options.height, options.width), pose, fps)
 
-        prepared = prepare_pose_video(
-            options.image,
-            options.driving_video,
-            options.height,
-            options.width,
-            options.num_frames,
-            backend=options.pose_backend,
-            fps=options.driving_fps,
-            on_short=options.on_short,
-            strict=options.strict_pose,
-            cache_dir=options.pose_cache_dir,
-            progress=not options.quiet,
-        )
-        pose, reference = prepared.frames, prepared.reference_image
-        warnings.extend(prepared.warnings)
-    return reference, pose, warnings, prepared
+    from .pose.prepare import prepare_pose_video
+
+    prepared = prepare_pose_video(
+        options.image,
+        options.driving_video,
+        options.height,
+        options.width,
+        options.num_frames,
+        backend=options.pose_backend,
+        fps=options.driving_fps,
+        on_short=options.on_short,
+        strict=options.strict_pose,
+        cache_dir=options.pose_cache_dir,
+        progress=not options.quiet,
+    )
+    return PreparedInputs(prepared.reference_image, prepared.frames, prepared.fps, list(prepared.warnings), prepared)
 
 
 def load_configured_pipeline(options: AnimateOptions):
@@ -218,7 +224,9 @@ def animate(options: AnimateOptions, pipe=None) -> AnimateResult:
 
     timings: dict[str, float] = {}
     start = time.perf_counter()
-    reference, pose, warnings, prepared = prepare_inputs(options)
+    inputs = prepare_inputs(options)
+    reference, pose, warnings, prepared = inputs.reference, inputs.pose, inputs.warnings, inputs.pose_stage
+    fps = options.fps or inputs.fps
     timings["prepare_s"] = time.perf_counter() - start
     for message in warnings:
         logger.warning("pose check: %s", message)
@@ -253,17 +261,15 @@ def animate(options: AnimateOptions, pipe=None) -> AnimateResult:
         videos=[], sidecar=Path(options.out).with_suffix(".json"), frames=frames_u8, warnings=warnings
     )
     for path, video in zip(options.output_paths(), frames_u8, strict=True):
-        result.videos.append(write_video(path, video, options.fps))
+        result.videos.append(write_video(path, video, fps))
         if options.side_by_side:
             panel = side_by_side(np.repeat(reference[None], len(video), axis=0), pose, video)
-            result.side_by_side.append(
-                write_video(path.with_name(f"{path.stem}_side_by_side.mp4"), panel, options.fps)
-            )
+            result.side_by_side.append(write_video(path.with_name(f"{path.stem}_side_by_side.mp4"), panel, fps))
     if prepared is not None:
         from .pose.types import save_keypoints_json
 
         stem = Path(options.out).with_name(f"{Path(options.out).stem}_pose")
-        result.pose_video = write_video(stem.with_suffix(".mp4"), pose, options.fps)
+        result.pose_video = write_video(stem.with_suffix(".mp4"), pose, fps)
         result.pose_keypoints = save_keypoints_json(stem.with_suffix(".json"), prepared.keypoints, prepared.metadata())
     timings["write_s"] = time.perf_counter() - start
 
@@ -281,7 +287,7 @@ def animate(options: AnimateOptions, pipe=None) -> AnimateResult:
             "num_frames": int(frames_u8.shape[1]),
             "height": int(frames_u8.shape[2]),
             "width": int(frames_u8.shape[3]),
-            "fps": options.fps,
+            "fps": fps,
         },
         "model": {
             "components": resolved.describe() if resolved else None,

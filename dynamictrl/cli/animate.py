@@ -48,7 +48,12 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     gen.add_argument("--steps", type=int, default=25, help="denoising steps (default 25)")
     gen.add_argument("--guidance", type=float, default=3.0, help="text guidance scale (default 3.0)")
     gen.add_argument("--seed", type=int, default=42, help="random seed (default 42)")
-    gen.add_argument("--fps", type=float, default=16.0, help="frame rate of the written video (default 16)")
+    gen.add_argument(
+        "--fps",
+        type=float,
+        help="frame rate of the written video (default: the pose/driving video's, so the motion plays at real "
+        "speed; the published script always wrote 16)",
+    )
     gen.add_argument("--num-videos", type=int, default=1, help="videos per run, different noise (default 1)")
     gen.add_argument(
         "--image-latent-scale",
@@ -60,7 +65,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
     mem = p.add_argument_group("memory and speed")
     mem.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default auto)")
-    mem.add_argument("--dtype", default="auto", choices=list(DTYPES), help="auto: bfloat16 on GPU, float32 on CPU")
+    mem.add_argument("--dtype", default="auto", choices=DTYPES, help="auto: bfloat16 on GPU, float32 on CPU")
     mem.add_argument(
         "--offload",
         default="none",

@@ -131,17 +131,66 @@ def probe_video(path: str | os.PathLike) -> VideoInfo:
     return VideoInfo(path=p, width=width, height=height, fps=fps, num_frames=count)
 
 
-def resample_indices(num_source: int, source_fps: float, target_fps: float | None) -> list[int]:
-    """Source frame indices that play the same motion at `target_fps` (nearest frame in time).
+@dataclass(frozen=True)
+class FrameSelection:
+    """Which frames of a video to take: resample to `fps` (nearest earlier frame in time; None = native rate),
+    then `start`, `stride` and `count` pick from the resampled sequence (`count=None`: all it reaches)."""
 
-    With no target (or the same rate) every frame is kept. Slower targets drop frames, faster ones repeat them.
+    count: int | None = None
+    fps: float | None = None
+    start: int = 0
+    stride: int = 1
+
+    def __post_init__(self) -> None:
+        if self.start < 0:
+            raise InputError(f"--start must be 0 or more, got {self.start}")
+        if self.stride < 1:
+            raise InputError(f"--stride must be 1 or more, got {self.stride}")
+        if self.count is not None and self.count < 1:
+            raise InputError(f"The number of frames must be 1 or more, got {self.count}")
+        if self.fps is not None and not (self.fps > 0 and np.isfinite(self.fps)):
+            raise InputError(f"--fps must be a positive number, got {self.fps}")
+
+    def source_index(self, position: int, source_fps: float) -> int:
+        """Source frame index of the `position`-th selected frame."""
+        resampled = self.start + position * self.stride
+        if not self.fps or not source_fps or abs(self.fps - source_fps) < 1e-6:
+            return resampled
+        return int(np.floor(resampled * source_fps / self.fps + 1e-6))
+
+    def output_fps(self, source_fps: float) -> float:
+        """Rate at which the selected frames replay the motion at its real speed."""
+        return (self.fps or source_fps or 30.0) / self.stride
+
+    def planned_indices(self, info: VideoInfo) -> list[int]:
+        """Source indices the selection reaches in a video of `info.num_frames` frames."""
+        out, position = [], 0
+        while self.count is None or position < self.count:
+            index = self.source_index(position, info.fps)
+            if index >= info.num_frames:
+                break
+            out.append(index)
+            position += 1
+        return out
+
+
+def iter_selected_frames(
+    path: str | os.PathLike, selection: FrameSelection, source_fps: float
+) -> Iterator[tuple[int, npt.NDArray[np.uint8]]]:
+    """Decode the video once and yield (source index, RGB frame) for the selected frames, in order.
+
+    Only selected frames are kept, so a long 1080p video never has to fit in memory; a frame picked twice (a
+    target rate above the source rate) is yielded twice.
     """
-    if not target_fps or not source_fps or abs(target_fps - source_fps) < 1e-6:
-        return list(range(num_source))
-    duration = num_source / source_fps
-    count = max(1, int(np.floor(duration * target_fps + 1e-6)))
-    idx = np.floor(np.arange(count) * source_fps / target_fps + 1e-6).astype(int)
-    return [int(i) for i in idx if i < num_source]
+    position = 0
+    wanted = selection.source_index(position, source_fps)
+    for index, frame in enumerate(iter_video_frames(path)):
+        while index == wanted:
+            yield index, frame
+            position += 1
+            if selection.count is not None and position >= selection.count:
+                return
+            wanted = selection.source_index(position, source_fps)
 
 
 def read_video(
@@ -155,28 +204,22 @@ def read_video(
     """Decode a video to RGB uint8 `[F, H, W, 3]` and return it with its (effective) frame rate.
 
     Frames are first resampled to `target_fps` (if given), then `start`, `stride` and `max_frames` select from the
-    resampled sequence, so `stride` counts output frames, not source frames. The returned rate is the rate at
-    which the selected frames play the original motion at real speed.
+    resampled sequence (see `FrameSelection`). The returned rate is the one at which the selected frames play the
+    motion at real speed.
     """
-    if start < 0 or stride < 1 or (max_frames is not None and max_frames < 1):
-        raise InputError(f"Invalid frame selection: start={start}, stride={stride}, max_frames={max_frames}")
     p = _existing_file(path, "Video")
-    frames = list(iter_video_frames(p))
-    if not frames:
-        raise MediaError(f"{p} contains no video frames; give a non-empty video")
+    selection = FrameSelection(count=max_frames, fps=target_fps, start=start, stride=stride)
     container = _open_container(p)
     try:
-        fps = _stream_fps(container.streams.video[0]) or 30.0
+        fps = _stream_fps(container.streams.video[0])
     finally:
         container.close()
-    indices = resample_indices(len(frames), fps, target_fps)
-    effective_fps = target_fps or fps
-    indices = indices[start::stride]
-    if max_frames is not None:
-        indices = indices[:max_frames]
-    if not indices:
+    frames = [frame for _, frame in iter_selected_frames(p, selection, fps)]
+    if not frames:
+        if start == 0:
+            raise MediaError(f"{p} contains no video frames; give a non-empty video")
         raise InputError(f"{p} has no frames left after start={start}, stride={stride}; lower --start")
-    return np.stack([frames[i] for i in indices]), effective_fps / stride
+    return np.stack(frames), selection.output_fps(fps)
 
 
 def _even(frames: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8]:

@@ -7,20 +7,23 @@ of valid ones.
 from __future__ import annotations
 
 import logging
-from typing import Any
-
-import torch
+from typing import TYPE_CHECKING, Any
 
 from ..errors import InputError
+
+if TYPE_CHECKING:  # torch loads lazily: the CLI reads the choices below to build --help
+    import torch
 
 logger = logging.getLogger(__name__)
 
 OFFLOAD_MODES = ("none", "model", "sequential")
 CACHE_METHODS = ("none", "first-block", "pab", "faster")
-DTYPES = {"auto": None, "float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+DTYPES = ("auto", "float32", "bfloat16", "float16")
 
 
 def resolve_device(device: str = "auto") -> torch.device:
+    import torch
+
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     try:
@@ -34,10 +37,12 @@ def resolve_device(device: str = "auto") -> torch.device:
 
 def resolve_dtype(dtype: str, device: torch.device) -> torch.dtype:
     """`auto` is bfloat16 on GPU (the released weights' precision) and float32 on CPU (bf16 is slow there)."""
+    import torch
+
     if dtype not in DTYPES:
         raise InputError(f"unknown dtype {dtype!r}; choose one of {', '.join(DTYPES)}")
-    if DTYPES[dtype] is not None:
-        return DTYPES[dtype]
+    if dtype != "auto":
+        return getattr(torch, dtype)
     return torch.bfloat16 if device.type == "cuda" else torch.float32
 
 
