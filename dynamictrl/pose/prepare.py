@@ -36,6 +36,7 @@ from tqdm.auto import tqdm
 from .. import __version__
 from ..errors import InputError
 from ..io.atomic import atomic_path
+from ..io.cache import cache_root
 from ..io.media import FrameSelection, iter_selected_frames, load_image, probe_video
 from .align import AlignOptions, LinearTransform, align_poses, is_person
 from .check import check_alignment, check_driving, check_reference, enforce
@@ -49,15 +50,9 @@ logger = logging.getLogger(__name__)
 
 # Bump when extraction output changes for the same inputs (mapping, decoding, selection): old entries are ignored.
 CACHE_VERSION = 1
-ENV_CACHE_DIR = "DYNAMICTRL_CACHE_DIR"
-
-
 def default_cache_dir() -> Path:
-    """$DYNAMICTRL_CACHE_DIR/pose, else $XDG_CACHE_HOME/dynamictrl/pose, else ~/.cache/dynamictrl/pose."""
-    if os.environ.get(ENV_CACHE_DIR):
-        return Path(os.environ[ENV_CACHE_DIR]).expanduser() / "pose"
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base).expanduser() / "dynamictrl" / "pose"
+    """`cache_root()/pose`: $DYNAMICTRL_CACHE_DIR/pose, else ~/.cache/dynamictrl/pose."""
+    return cache_root() / "pose"
 
 
 @dataclass
