@@ -50,6 +50,8 @@ logger = logging.getLogger(__name__)
 
 # Bump when extraction output changes for the same inputs (mapping, decoding, selection): old entries are ignored.
 CACHE_VERSION = 1
+
+
 def default_cache_dir() -> Path:
     """`cache_root()/pose`: $DYNAMICTRL_CACHE_DIR/pose, else ~/.cache/dynamictrl/pose."""
     return cache_root() / "pose"
