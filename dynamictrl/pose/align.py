@@ -33,6 +33,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ..errors import InputError, PoseError
+from .render import LIMBS, NUM_DRAWN_LIMBS
 from .types import SCORE_THRESHOLD, FramePose, PersonPose
 
 logger = logging.getLogger(__name__)
@@ -50,26 +51,8 @@ PEOPLE_MODES = ("all", "main")
 MIN_VISIBLE_BODY_POINTS = 5
 _CORE_POINTS = (0, 1, 2, 5, 8, 11)
 
-# Parent -> child bones of the OpenPose body tree, from the neck outwards (parents come first).
-BONES = (
-    (1, 2),
-    (2, 3),
-    (3, 4),
-    (1, 5),
-    (5, 6),
-    (6, 7),
-    (1, 8),
-    (8, 9),
-    (9, 10),
-    (1, 11),
-    (11, 12),
-    (12, 13),
-    (1, 0),
-    (0, 14),
-    (14, 16),
-    (0, 15),
-    (15, 17),
-)
+# Parent -> child bones of the OpenPose body tree: the drawn limbs, which list every parent before its children.
+BONES = LIMBS[:NUM_DRAWN_LIMBS]
 # Left/right pairs share one retarget ratio, so a turned reference does not make one arm longer than the other.
 _MIRROR = {
     (1, 2): (1, 5),
