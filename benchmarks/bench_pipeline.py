@@ -255,7 +255,15 @@ def main() -> int:
     write_json_atomic(RESULTS, result)
     print(
         json.dumps(
-            {k: result[k] for k in ("per_step_ratio_to_stock", "peak_rss_ratio_to_stock", "flop_ratio_to_stock")},
+            {
+                k: result[k]
+                for k in (
+                    "per_step_ratio_to_stock",
+                    "denoise_peak_rss_ratio_to_stock",
+                    "peak_rss_ratio_to_stock",
+                    "flop_ratio_to_stock",
+                )
+            },
             indent=2,
         )
     )
