@@ -66,8 +66,10 @@ def test_missing_generated_keypoints_count_against_pck_but_not_distance():
     generated.scores[:, 3:5] = 0.0  # right elbow and wrist never found
     result = compare_poses(generated, track)
     assert result["pose_distance"] == 0.0
-    expected = 1 - 2 / NUM_KEYPOINTS
+    expected = 1 - 2 / 18  # headline numbers are over the 18 body points
     assert result["pck@0.1"] == pytest.approx(expected) and result["pose_detection_rate"] == pytest.approx(expected)
+    whole = result["parts"]["whole_body"]
+    assert whole["pck@0.1"] == pytest.approx(1 - 2 / NUM_KEYPOINTS)
     assert result["parts"]["arms"]["pck@0.1"] == pytest.approx(0.5)
     assert result["parts"]["legs"]["pck@0.1"] == 1.0
 
