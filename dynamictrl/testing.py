@@ -21,11 +21,11 @@ import torch
 from .io.atomic import atomic_dir
 
 TINY_TEXT_DIM = 32
-TINY_TEXT_LEN = 16
+TINY_TEXT_LEN = 32
 
 # Sizes chosen so that a 25-frame 320x192 video runs in seconds on a CPU:
 # - sample 64 latent px: the 3-D RoPE grid covers up to 512 px per side (sample // patch_size = 32 patches);
-# - max_text_seq_length 16: prompts are padded to 16 tokens instead of 226;
+# - max_text_seq_length 32: prompts are padded to 32 tokens instead of 226;
 # - 2 layers of 2 heads x 16: the smallest that still has joint attention, qk-norm and two PadaLN links.
 TINY_TRANSFORMER_CONFIG: dict[str, Any] = dict(
     num_attention_heads=2,
@@ -238,7 +238,13 @@ def write_tiny_model_folders(root: str | Path, seed: int = 0) -> TinyModelFolder
 
 def ensure_tiny_model(cache_root: str | Path, seed: int = 0) -> Path:
     """The tiny DynamiCtrl pipeline folder under `cache_root`, built once (atomically) and reused."""
-    target = Path(cache_root) / f"tiny-random-dynamictrl-seed{seed}"
+    import hashlib
+
+    # The folder name changes with the builders' settings, so an old cached model is never reused by mistake.
+    settings = json.dumps([TINY_TRANSFORMER_CONFIG, TINY_VAE_CONFIG, SCHEDULER_CONFIG, _CORPUS_WORDS], default=str)
+    target = (
+        Path(cache_root) / f"tiny-random-dynamictrl-{hashlib.sha256(settings.encode()).hexdigest()[:10]}-seed{seed}"
+    )
     if (target / "model_index.json").is_file():
         return target
     with atomic_dir(target) as tmp:

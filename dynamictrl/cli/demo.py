@@ -12,10 +12,8 @@ import argparse
 from importlib import resources
 from pathlib import Path
 
-DEMO_PROMPT = (
-    "A smiling woman with short blonde hair in an orange space suit raises her arms, in front of a space shuttle "
-    "model and an American flag."
-)
+# Lower case: the tiny model's tokenizer was trained on a small lower-case corpus (a real T5 takes any text).
+DEMO_PROMPT = "a smiling woman with short blonde hair in an orange suit raising her arms"
 LABEL = "TINY RANDOM MODEL (untrained weights): the output shows the pipeline working, not DynamiCtrl quality"
 
 
