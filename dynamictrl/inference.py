@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import platform
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +23,7 @@ from .io.atomic import write_json_atomic
 from .io.media import load_image, probe_video, read_video, side_by_side, write_video
 from .models.loading import BASE_MODEL, DEFAULT_MODEL
 from .pipelines.acceleration import CACHE_METHODS, DTYPES, OFFLOAD_MODES
+from .versions import package_versions
 
 logger = logging.getLogger(__name__)
 
@@ -204,18 +204,6 @@ def load_configured_pipeline(options: AnimateOptions):
     if device.type == "cpu" and dtype != torch.float32:
         logger.warning("%s on the CPU is slow; --dtype float32 is faster there", dtype)
     return pipe
-
-
-def package_versions() -> dict[str, str]:
-    import importlib.metadata as md
-
-    versions = {"dynamictrl": __version__, "python": platform.python_version()}
-    for name in ("torch", "diffusers", "transformers", "accelerate", "huggingface-hub", "av", "numpy"):
-        try:
-            versions[name] = md.version(name)
-        except md.PackageNotFoundError:
-            versions[name] = "not installed"
-    return versions
 
 
 def animate(options: AnimateOptions, pipe=None) -> AnimateResult:

