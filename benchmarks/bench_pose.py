@@ -40,7 +40,7 @@ def _frames_720p() -> np.ndarray:
 
 
 def bench_extraction(rounds: int) -> dict:
-    from dynamictrl.pose.dwpose import find_dwpose_weights
+    from dynamictrl.pose.backends.dwpose import find_dwpose_weights
     from dynamictrl.pose.extract import get_extractor
 
     frames = _frames_720p()

@@ -7,14 +7,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
+from ._version import __version__
 
 _LAZY = {
     "DynamiCtrlTransformer": "dynamictrl.models.transformer_dynamictrl",
     "PoseAdaptiveLayerNorm": "dynamictrl.models.transformer_dynamictrl",
     "DynamiCtrlPipeline": "dynamictrl.pipelines.pipeline_dynamictrl",
     "DynamiCtrlPipelineOutput": "dynamictrl.pipelines.pipeline_dynamictrl",
-    "load_pipeline": "dynamictrl.models.loading",
+    "load_pipeline": "dynamictrl.pipelines.loading",
 }
 
 __all__ = [
@@ -27,7 +27,7 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
-    from .models.loading import load_pipeline
+    from .pipelines.loading import load_pipeline
     from .models.transformer_dynamictrl import DynamiCtrlTransformer, PoseAdaptiveLayerNorm
     from .pipelines.pipeline_dynamictrl import DynamiCtrlPipeline, DynamiCtrlPipelineOutput
 

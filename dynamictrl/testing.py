@@ -2,7 +2,7 @@
 
 The real 5B model cannot run on a CPU test machine, so everything is exercised end to end with models of the
 same classes and configuration keys at toy sizes, written to disk exactly as the released weights are laid out
-and loaded back through the same code (`dynamictrl.models.loading`). Weights are random (seeded) and perturbed
+and loaded back through the same code (`dynamictrl.pipelines.loading`). Weights are random (seeded) and perturbed
 away from their default initialisation so that a mis-wired parameter changes the output.
 """
 

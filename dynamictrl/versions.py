@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib.metadata
 import platform
 
-from . import __version__
+from ._version import __version__
 
 CORE_PACKAGES = ("torch", "diffusers", "transformers", "accelerate", "huggingface-hub", "av", "numpy")
 

@@ -50,9 +50,9 @@ def wave(person, t: float, aspect: float):
 def main() -> None:
     from skimage import data
 
+    from dynamictrl.io.images import cover_crop
     from dynamictrl.io.media import write_video
     from dynamictrl.pose.extract import get_extractor
-    from dynamictrl.pose.reference import cover_crop
     from dynamictrl.pose.render import draw_pose
     from dynamictrl.pose.types import FramePose
 

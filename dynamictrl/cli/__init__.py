@@ -11,12 +11,13 @@ import argparse
 import importlib
 import logging
 import os
+import signal
 import sys
 
-from .. import __version__
+from .._version import __version__
 
 # Order is the order shown in --help.
-COMMANDS = ["animate", "pose", "evaluate", "download", "demo"]
+COMMANDS = ["animate", "pose", "evaluate", "train", "download", "demo"]
 
 EPILOG = """examples:
   dynamictrl demo                                      animate the bundled example with a tiny random model
@@ -39,9 +40,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="<command>")
     for name in COMMANDS:
         try:
-            module = importlib.import_module(f"{__name__}.{name}")
+            module = importlib.import_module(f"{__name__}.{name.replace('-', '_')}")
         except ModuleNotFoundError as exc:  # a command whose module is not part of this build
-            if exc.name != f"{__name__}.{name}":
+            if exc.name != f"{__name__}.{name.replace('-', '_')}":
                 raise
             continue
         sub_parser = module.add_parser(sub)
@@ -59,6 +60,14 @@ def _configure_logging(quiet: bool, verbose: bool) -> None:
         os.environ["TQDM_DISABLE"] = "1"
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised like Ctrl-C so that the same clean-up runs (staged outputs and temp files are removed)."""
+
+
+def _raise_terminated(signum, frame) -> None:
+    raise Terminated()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -69,11 +78,17 @@ def main(argv: list[str] | None = None) -> int:
 
     from ..errors import DynamiCtrlError
 
+    previous = signal.signal(signal.SIGTERM, _raise_terminated)
     try:
         return int(args._run(args) or 0)
     except DynamiCtrlError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    except Terminated:
+        print("terminated; partial outputs were removed", file=sys.stderr)
+        return 143
     except KeyboardInterrupt:
-        print("interrupted; partial outputs were not kept", file=sys.stderr)
+        print("interrupted; partial outputs were removed", file=sys.stderr)
         return 130
+    finally:
+        signal.signal(signal.SIGTERM, previous)

@@ -12,9 +12,12 @@ import argparse
 from importlib import resources
 from pathlib import Path
 
+from ..options import DemoOptions, add_arguments, from_args
+
 # Lower case: the tiny model's tokenizer was trained on a small lower-case corpus (a real T5 takes any text).
 DEMO_PROMPT = "a smiling woman with short blonde hair in an orange suit raising her arms"
 LABEL = "TINY RANDOM MODEL (untrained weights): the output shows the pipeline working, not DynamiCtrl quality"
+DEMO_SIZE = (320, 240)  # (height, width): the bundled pose video's size
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -24,45 +27,45 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--out-dir", type=Path, default=Path("outputs") / "demo", help="default: outputs/demo")
-    p.add_argument("--frames", type=int, default=25, help="frames, 4k+1, at most 25 (default 25)")
-    p.add_argument("--steps", type=int, default=10, help="denoising steps (default 10)")
-    p.add_argument("--seed", type=int, default=42, help="random seed (default 42)")
+    add_arguments(p, DemoOptions)
     return p
 
 
-def run(args: argparse.Namespace) -> int:
+def reference_image() -> Path:
+    """The public-domain NASA astronaut portrait that scikit-image ships."""
     from skimage import data
 
-    from ..inference import AnimateOptions, animate
+    return Path(data.__file__).parent / "astronaut.png"
+
+
+def run(args: argparse.Namespace) -> int:
+    demo = from_args(DemoOptions, args, quiet=args.quiet)
     from ..io.cache import cache_root
-    from ..io.media import save_image
+    from ..jobs.animate import animate
+    from ..options import AnimateOptions
     from ..testing import ensure_tiny_model
 
-    out_dir = args.out_dir
-    reference = save_image(out_dir / "reference.png", data.astronaut())
-    model = ensure_tiny_model(cache_root())
     with resources.as_file(resources.files("dynamictrl") / "assets" / "demo_pose.mp4") as pose_video:
         options = AnimateOptions(
-            image=reference,
+            image=reference_image(),
             pose_video=pose_video,
             prompt=DEMO_PROMPT,
-            out=out_dir / "demo.mp4",
-            model=str(model),
-            num_frames=args.frames,
-            height=320,
-            width=240,
-            steps=args.steps,
-            seed=args.seed,
-            fps=8,
+            out=demo.out_dir / "demo.mp4",
+            model=str(ensure_tiny_model(cache_root())),
+            num_frames=demo.num_frames,
+            height=DEMO_SIZE[0],
+            width=DEMO_SIZE[1],
+            steps=demo.steps,
+            seed=demo.seed,
+            fps=8.0,
             side_by_side=True,
             device="cpu",
             note=LABEL,
-            quiet=args.quiet,
+            quiet=demo.quiet,
         )
         result = animate(options)
     print(LABEL)
-    print(f"reference: {reference} (NASA portrait, public domain, from scikit-image)")
+    print(f"reference: {options.image} (NASA portrait, public domain, from scikit-image)")
     from .animate import report
 
     report(result)

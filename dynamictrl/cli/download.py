@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import argparse
 
-from ..models.loading import BASE_MODEL, DEFAULT_MODEL, KNOWN_MODELS
+from ..io.hub import BASE_MODEL, DEFAULT_MODEL, KNOWN_MODELS
 
 DESCRIPTION = """Download weights into the Hugging Face cache (HF_HUB_CACHE, default ~/.cache/huggingface/hub).
 
-MODEL is a name below, a hub id or several of them. A transformer-only repo (the Mask variants) is completed
-with the VAE, T5 text encoder, tokenizer and scheduler of --base; nothing is copied or renamed by hand.
+MODEL is a name below, a hub id (org/name) or several of them. A transformer-only repo (the Mask variants) is
+completed with the VAE, T5 text encoder, tokenizer and scheduler of --base; nothing is copied or renamed by hand.
 
 names:
 """ + "\n".join(f"  {name:22s} {m.repo_id:36s} {m.description}" for name, m in KNOWN_MODELS.items())
@@ -28,15 +28,34 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     return p
 
 
+def check_names(models: list[str]) -> None:
+    """Every MODEL is a known name or an org/name hub id (checked before anything else, offline or not)."""
+    from ..errors import InputError
+    from ..io.hub import looks_like_repo_id
+
+    for model in models:
+        if model.lower() not in KNOWN_MODELS and not looks_like_repo_id(model):
+            raise InputError(
+                f"unknown model {model!r}: give a name ({', '.join(KNOWN_MODELS)}) or a hub id such as org/name"
+            )
+
+
 def run(args: argparse.Namespace) -> int:
     from ..errors import ModelNotFoundError
-    from ..models.loading import fetch, hub_offline, resolve_model
+    from ..io.hub import fetch_files, hub_offline, known_name
+    from ..pipelines.loading import resolve_model
 
+    check_names(args.models)
     if hub_offline():
-        raise ModelNotFoundError("HF_HUB_OFFLINE is set, so nothing can be downloaded; unset it and run again")
+        names = " ".join(known_name(m) if m.lower() not in KNOWN_MODELS else m for m in args.models)
+        raise ModelNotFoundError(
+            f"HF_HUB_OFFLINE is set, so nothing can be downloaded; run `HF_HUB_OFFLINE=0 dynamictrl download {names}` "
+            "on a machine with internet and copy its hub cache (~/.cache/huggingface/hub) here"
+        )
     for model in args.models:
-        if model.lower() == "dwpose":
-            print(f"{model}: {fetch(model, cache_dir=args.cache_dir, local_files_only=False)}")
+        if KNOWN_MODELS.get(model.lower()) and KNOWN_MODELS[model.lower()].kind == "pose":
+            for path in fetch_files(model, cache_dir=args.cache_dir, local_files_only=False):
+                print(f"{model}: {path}")
             continue
         resolved = resolve_model(model, args.base, cache_dir=args.cache_dir, local_files_only=False)
         for component, folder in resolved.describe().items():

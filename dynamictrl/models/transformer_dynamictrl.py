@@ -1,6 +1,7 @@
 """DynamiCtrl transformer: CogVideoX-1.5 plus a Pose-adaptive LayerNorm (PadaLN) in every block.
 
-Math (reference-spec section 1, paper arXiv 2503.21246):
+Math (paper arXiv 2503.21246; the published code's `dynamictrl/models/model_dynamictrl.py` at commit 15eb5e9 of
+https://github.com/gulucaptain/DynamiCtrl):
 
 - the pose latent `[B, F, 16, H, W]` is duplicated to 32 channels and embedded by the model's own `patch_embed`
   into control tokens `c_0` (same count and order as the video tokens; no text part);
@@ -9,7 +10,8 @@ Math (reference-spec section 1, paper arXiv 2503.21246):
   only*; the residual stream never sees the pose directly;
 - the stream moves on as `c_{i+1} = (1 + gate_i) ĉ_i`.
 
-What differs from the published module (same numbers, see tests/unit/test_transformer_parity.py):
+What differs from the published module (same numbers; `tests/unit/models/test_transformer_dynamictrl.py` checks
+them against outputs of the published code):
 
 - the control chain depends only on the pose latent and the timestep, so it runs in the model's block loop at the
   pose batch size, not inside the blocks. Under classifier-free guidance the pipeline passes the pose once for both
@@ -47,6 +49,7 @@ from diffusers.utils import apply_lora_scale
 from torch import nn
 
 from ..errors import CheckpointError, InputError
+from .checkpoint import checkpoint_parameter_names
 
 logger = logging.getLogger(__name__)
 
@@ -55,7 +58,7 @@ POSE_CONTROL_FUNCTIONS = ("padaln",)
 
 
 class PoseAdaptiveLayerNorm(nn.Module):
-    """PadaLN: a timestep-conditioned LayerNorm for the pose stream (reference `PoseAdaptiveLN`).
+    """PadaLN: a timestep-conditioned LayerNorm for the pose stream (the published code's `PoseAdaptiveLN`).
 
     `linear(SiLU(temb))` gives (shift, scale, gate), in that order. The LayerNorm has its own affine parameters,
     separate from the block's `norm1`. State-dict names: `linear.{weight,bias}`, `norm.{weight,bias}`.
@@ -83,14 +86,10 @@ class PoseAdaptiveLayerNorm(nn.Module):
     def step(self, control: torch.Tensor, temb: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """One link of the control chain: returns (pose tokens for this block, control stream for the next).
 
-        The next stream is `ĉ + gate·ĉ` exactly as the reference computes it (its FIXME at l.173).
+        The next stream is `ĉ + gate·ĉ` exactly as the published code computes it (its FIXME at l.173).
         """
         pose_tokens, gate = self(control, temb)
         return pose_tokens, pose_tokens + gate * pose_tokens
-
-
-# Kept for readers of the reference code.
-PoseAdaptiveLN = PoseAdaptiveLayerNorm
 
 
 def _add_pose(hidden_states: torch.Tensor, pose_tokens: torch.Tensor) -> torch.Tensor:
@@ -254,7 +253,7 @@ class DynamiCtrlTransformer(CogVideoXTransformer3DModel):
     """The DynamiCtrl diffusion transformer (`from dynamictrl import DynamiCtrlTransformer`).
 
     Loads the released layout (`transformer/config.json` + safetensors with `control_norm1` weights) with
-    `from_pretrained`. The forward takes the reference's arguments; `control_hidden_states` is the pose latent
+    `from_pretrained`. The forward takes the published code's arguments; `control_hidden_states` is the pose latent
     `[B_pose, F, 16, H, W]` (already × VAE scaling factor), where `B_pose` may divide the batch of
     `hidden_states`: the k guidance branches then share one pose and the control chain runs once.
     """
@@ -294,8 +293,6 @@ class DynamiCtrlTransformer(CogVideoXTransformer3DModel):
 
         Accepts everything `ModelMixin.from_pretrained` accepts (`subfolder`, `torch_dtype`, `variant`, ...).
         """
-        from .loading import checkpoint_parameter_names
-
         names = checkpoint_parameter_names(pretrained_model_name_or_path, kwargs.get("subfolder"), kwargs)
         if names is not None and not any(CONTROL_KEY_MARKER in n for n in names):
             where = os.path.join(str(pretrained_model_name_or_path), kwargs.get("subfolder") or "")
@@ -310,7 +307,7 @@ class DynamiCtrlTransformer(CogVideoXTransformer3DModel):
     def from_cogvideox(cls, pretrained_model_name_or_path: str | os.PathLike, **kwargs: Any) -> DynamiCtrlTransformer:
         """Start from a stock CogVideoX-1.5 I2V transformer: stock weights loaded, PadaLN at PyTorch default init.
 
-        This is how the reference starts training from the base model (`from_pretrained_2d`); unlike it, any key
+        This is how the published code starts training from the base model (`from_pretrained_2d`); unlike it, any key
         other than `control_norm1.*` that is missing or mismatched is an error, not a printed warning.
         """
         base = CogVideoXTransformer3DModel.from_pretrained(pretrained_model_name_or_path, **kwargs)
@@ -331,16 +328,11 @@ class DynamiCtrlTransformer(CogVideoXTransformer3DModel):
             if isinstance(module, Attention):
                 module.fuse_projections(fuse=True)
 
-    def unfuse_qkv_projections(self) -> None:
-        for module in self.modules():
-            if isinstance(module, Attention) and getattr(module, "fused_projections", False):
-                module.fused_projections = False
-
     def embed_control(self, control_hidden_states: torch.Tensor) -> torch.Tensor:
         """Pose latent `[B, F, 16, H, W]` → control tokens `[B, N_video, D]` through the model's `patch_embed`.
 
         The latent is duplicated to 32 channels because the I2V patch embedder expects noise‖image channels. The
-        text part of the embedder gets zero tokens (the reference projects the prompt and throws it away).
+        text part of the embedder gets zero tokens (the published code projects the prompt and throws it away).
         """
         expected = self.config.in_channels // 2
         if control_hidden_states.shape[2] != expected:
@@ -382,16 +374,16 @@ class DynamiCtrlTransformer(CogVideoXTransformer3DModel):
         attention_kwargs: dict[str, Any] | None = None,
         return_dict: bool = True,
     ) -> tuple[torch.Tensor] | Transformer2DModelOutput:
-        """Predict v for `hidden_states [B, F, 32, H, W]` (noisy latent ‖ image latent), like the reference.
+        """Predict v for `hidden_states [B, F, 32, H, W]` (noisy latent ‖ image latent), like the published code.
 
         `control_hidden_states [B_pose, F, 16, H, W]` with `B % B_pose == 0`; `None` runs without pose injection
         (the PadaLN branch contributes nothing). `pose_control_function` exists for call compatibility: only
-        "padaln" ran in the reference (its other variants crash or are ignored, spec 1.7).
+        "padaln" ran in the published code (its other variants crash or are ignored).
         """
         if pose_control_function not in POSE_CONTROL_FUNCTIONS:
             raise InputError(
                 f"pose_control_function={pose_control_function!r} is not supported; only 'padaln' has released "
-                "weights (the reference's other variants do not run)"
+                "weights (the published code's other variants do not run)"
             )
         batch_size, num_frames, _, height, width = hidden_states.shape
         if not torch.is_tensor(timestep):
@@ -453,7 +445,7 @@ class DynamiCtrlTransformer(CogVideoXTransformer3DModel):
                     pose_hidden_states=pose_tokens,
                 )
 
-        # 5. Output head and unpatchify, as stock (the reference normalises [text; video] jointly, which is the
+        # 5. Output head and unpatchify, as stock (the published code normalises [text; video] jointly, which is the
         # same per-token LayerNorm).
         hidden_states = self.norm_final(hidden_states)
         hidden_states = self.proj_out(self.norm_out(hidden_states, temb=emb))

@@ -1,7 +1,7 @@
 """Memory and speed options for a loaded `DynamiCtrlPipeline`, as named choices (CLI flags map 1:1 onto these).
 
 All of them are diffusers features; this module only picks sane settings and refuses unknown names with the list
-of valid ones.
+of valid ones. Device and dtype names are resolved by `dynamictrl.io.devices`.
 """
 
 from __future__ import annotations
@@ -18,32 +18,6 @@ logger = logging.getLogger(__name__)
 
 OFFLOAD_MODES = ("none", "model", "sequential")
 CACHE_METHODS = ("none", "first-block", "pab", "faster")
-DTYPES = ("auto", "float32", "bfloat16", "float16")
-
-
-def resolve_device(device: str = "auto") -> torch.device:
-    import torch
-
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        dev = torch.device(device)
-    except RuntimeError as exc:
-        raise InputError(f"unknown device {device!r}; use auto, cpu, cuda or cuda:N") from exc
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise InputError("--device cuda was requested but no CUDA GPU is visible; use --device cpu")
-    return dev
-
-
-def resolve_dtype(dtype: str, device: torch.device) -> torch.dtype:
-    """`auto` is bfloat16 on GPU (the released weights' precision) and float32 on CPU (bf16 is slow there)."""
-    import torch
-
-    if dtype not in DTYPES:
-        raise InputError(f"unknown dtype {dtype!r}; choose one of {', '.join(DTYPES)}")
-    if dtype != "auto":
-        return getattr(torch, dtype)
-    return torch.bfloat16 if device.type == "cuda" else torch.float32
 
 
 def place(pipe, device: torch.device, offload: str = "none") -> None:

@@ -1,19 +1,20 @@
 """DynamiCtrlPipeline: reference image + pose video + prompt → video, on the diffusers CogVideoX I2V pipeline.
 
-Reproduces the published inference (reference-spec section 2) for the inputs it handles, same seed same video:
+Reproduces the published code's inference (its `dynamictrl/pipelines/dynamictrl_pipeline.py`, see
+docs/architecture.md) for the inputs it handles, same seed same video:
 text-only guidance (the pose and image latents are shared by both branches), VAE posterior *sampling* of image
 and pose latents drawn from the user's generator in the order image → pose → noise, pose latents × VAE scaling
-factor, the reference's image-latent scale, CogVideoX DPM scheduler, ofs 2.0.
+factor, the published image-latent scale, CogVideoX DPM scheduler, ofs 2.0.
 
-Beyond the reference:
+Beyond the published code:
 - every `num_frames = 4k + 1` works: for odd latent counts the pose latents are padded at the front the way the
-  noise is (the reference only runs 8k + 5), and exactly `num_frames` frames come back;
+  noise is (the published code only runs 8k + 5), and exactly `num_frames` frames come back;
 - batches of prompts/images/poses and `num_videos_per_prompt > 1` work and every video is returned;
 - the pose video is validated (type, length, size, range) with errors that say how to fix it;
 - the pose is passed to the transformer once for both guidance branches, so its PadaLN chain runs at half batch;
 - dynamic CFG follows the step index (the inherited formula mixed raw timesteps with the step count);
-- the FreeInit-like `re_init_noise_latent` of the reference is not carried over (it filtered the wrong axes and
-  doubled the output, spec 2.5).
+- the FreeInit-like `re_init_noise_latent` of the published code is not carried over (it filtered the wrong axes
+  and doubled the output).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -32,12 +34,14 @@ from diffusers.pipelines.cogvideo.pipeline_cogvideox_image2video import retrieve
 from diffusers.pipelines.cogvideo.pipeline_output import CogVideoXPipelineOutput
 from diffusers.utils.torch_utils import randn_tensor
 
+from ..defaults import PUBLISHED
 from ..errors import InputError
+from ..models.geometry import validate_num_frames, validate_size
 from ..models.transformer_dynamictrl import DynamiCtrlTransformer
 
 logger = logging.getLogger(__name__)
 
-OFS = 2.0  # the CogVideoX-1.5 I2V "ofs" conditioning the reference always passes
+OFS = 2.0  # the CogVideoX-1.5 I2V "ofs" conditioning the published code always passes
 
 
 class DynamiCtrlPipelineOutput(CogVideoXPipelineOutput):
@@ -47,28 +51,30 @@ class DynamiCtrlPipelineOutput(CogVideoXPipelineOutput):
     """
 
 
-def validate_num_frames(num_frames: int, temporal_compression: int = 4) -> None:
-    if not isinstance(num_frames, int) or num_frames < 1 or (num_frames - 1) % temporal_compression:
-        k = max(1, round((num_frames - 1) / temporal_compression)) if isinstance(num_frames, int) else 9
-        raise InputError(
-            f"num_frames must be {temporal_compression}k+1 (e.g. 13, 25, 37, 49), got {num_frames}; "
-            f"try {temporal_compression * k + 1}"
-        )
+@dataclass
+class DenoiseInputs:
+    """What every denoising step of one generation (or one window of it) shares.
 
+    `prompt_embeds [k·B, L, D]` (k = 2 under guidance: negative rows first), `image_latents [k·B, F, 16, h, w]`
+    (frame 0 the reference, the rest zero), `control_latents [B, F, 16, h, w]` (the pose, shared by the k
+    branches), `image_rotary_emb` for F latent frames of h×w, `ofs` (None for models without it).
+    """
 
-def validate_size(height: int, width: int, multiple: int = 16, max_side: int | None = None) -> None:
-    for name, value in (("height", height), ("width", width)):
-        if not isinstance(value, int) or value <= 0 or value % multiple:
-            near = max(multiple, round(value / multiple) * multiple) if isinstance(value, int) else 768
-            raise InputError(f"{name} must be a positive multiple of {multiple}, got {value}; try {near}")
-        if max_side is not None and value > max_side:
-            raise InputError(f"{name} {value} exceeds the model's maximum of {max_side} px; use a smaller size")
+    prompt_embeds: torch.Tensor
+    image_latents: torch.Tensor
+    control_latents: torch.Tensor
+    do_classifier_free_guidance: bool
+    ofs: torch.Tensor | None = None
+    image_rotary_emb: tuple[torch.Tensor, torch.Tensor] | None = None
+    extra_step_kwargs: dict[str, Any] = field(default_factory=dict)
+    attention_kwargs: dict[str, Any] | None = None
+    pose_control_function: str = "padaln"
 
 
 def control_video_to_tensor(control_video: Any, height: int, width: int, min_frames: int) -> torch.Tensor:
     """Pose video(s) → float tensor `[B, F, 3, H, W]` in [-1, 1], validated.
 
-    Accepts what users have: a tensor `[B, F, 3, H, W]` or `[F, 3, H, W]` in [-1, 1] (the reference's form), uint8
+    Accepts what users have: a tensor `[B, F, 3, H, W]` or `[F, 3, H, W]` in [-1, 1] (the published code's form), uint8
     arrays `[F, H, W, 3]` / `[B, F, H, W, 3]`, a list of PIL images, or a list of any of these (one per prompt).
     Extra frames beyond `min_frames` are dropped; fewer is an error.
     """
@@ -183,7 +189,7 @@ class DynamiCtrlPipeline(CogVideoXImageToVideoPipeline):
 
     # ------------------------------------------------------------------------------------------- latents
     def image_latent_scale(self, override: float | None = None) -> float:
-        """Scale of the reference-image latent (spec 6.1): the published pipeline's convention by default.
+        """Scale of the reference-image latent: the published pipeline's convention by default (docs/architecture.md).
 
         Published inference: × scaling_factor if the VAE's `invert_scale_latents` is False, else × 1.0. Training
         used × scaling_factor (0.7) and stock diffusers uses × 1/scaling_factor; pass `image_latent_scale` to try them.
@@ -282,6 +288,56 @@ class DynamiCtrlPipeline(CogVideoXImageToVideoPipeline):
             return tensor.expand(prompts, *tensor.shape[1:])
         raise InputError(f"got {tensor.shape[0]} {what} for {prompts} prompts; give one, or one per prompt")
 
+    # ------------------------------------------------------------------------------------------- one step
+    def denoise_step(
+        self,
+        latents: torch.Tensor,
+        t: torch.Tensor,
+        previous_t: torch.Tensor | None,
+        inputs: DenoiseInputs,
+        guidance_scale: float,
+        old_pred_original_sample: torch.Tensor | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """One denoising step: model call (both guidance branches in one batch), guidance, scheduler step.
+
+        `latents [B, F, 16, h, w]` at timestep `t` (`previous_t`: the step before, None at the first; the DPM
+        scheduler needs it). Returns `(latents at the next timestep, the DPM scheduler's x0 estimate)`; feed the
+        second back in at the next step. The whole-clip loop of `__call__` and windowed generation both call this,
+        with `inputs` holding what the steps of one (window of a) generation share.
+        """
+        dtype = latents.dtype
+        do_cfg = inputs.do_classifier_free_guidance
+        model_input = torch.cat([latents] * 2) if do_cfg else latents
+        model_input = torch.cat([self.scheduler.scale_model_input(model_input, t), inputs.image_latents], dim=2)
+        with self.transformer.cache_context("cond_uncond"):
+            noise_pred = self.transformer(
+                hidden_states=model_input,
+                encoder_hidden_states=inputs.prompt_embeds,
+                timestep=t.expand(model_input.shape[0]),
+                control_hidden_states=inputs.control_latents,
+                pose_control_function=inputs.pose_control_function,
+                ofs=inputs.ofs,
+                image_rotary_emb=inputs.image_rotary_emb,
+                attention_kwargs=inputs.attention_kwargs,
+                return_dict=False,
+            )[0].float()
+        if do_cfg:
+            uncond, cond = noise_pred.chunk(2)
+            noise_pred = uncond + guidance_scale * (cond - uncond)
+        if isinstance(self.scheduler, CogVideoXDPMScheduler):
+            latents, old_pred_original_sample = self.scheduler.step(
+                noise_pred,
+                old_pred_original_sample,
+                t,
+                previous_t,
+                latents,
+                **inputs.extra_step_kwargs,
+                return_dict=False,
+            )
+        else:
+            latents = self.scheduler.step(noise_pred, t, latents, **inputs.extra_step_kwargs, return_dict=False)[0]
+        return latents.to(dtype), old_pred_original_sample
+
     # -------------------------------------------------------------------------------------------- __call__
     @torch.no_grad()
     def __call__(
@@ -292,10 +348,10 @@ class DynamiCtrlPipeline(CogVideoXImageToVideoPipeline):
         negative_prompt: str | list[str] | None = None,
         height: int | None = None,
         width: int | None = None,
-        num_frames: int = 37,
-        num_inference_steps: int = 25,
+        num_frames: int = PUBLISHED.num_frames,
+        num_inference_steps: int = PUBLISHED.steps,
         timesteps: list[int] | None = None,
-        guidance_scale: float = 3.0,
+        guidance_scale: float = PUBLISHED.guidance,
         use_dynamic_cfg: bool = False,
         num_videos_per_prompt: int = 1,
         eta: float = 0.0,
@@ -411,16 +467,22 @@ class DynamiCtrlPipeline(CogVideoXImageToVideoPipeline):
             latents,
             image_latent_scale,
         )
-        extra_step_kwargs = self.prepare_extra_step_kwargs(generator, eta)
-        image_rotary_emb = (
-            self._prepare_rotary_positional_embeddings(height, width, latents.size(1), device)
-            if self.transformer.config.use_rotary_positional_embeddings
-            else None
-        )
-        ofs = None if self.transformer.config.ofs_embed_dim is None else latents.new_full((1,), OFS)
-        image_input = torch.cat([image_latents] * 2) if do_cfg else image_latents
-
         # 6. Denoising. The pose batch is passed once: both guidance branches share it (text-only guidance).
+        step_inputs = DenoiseInputs(
+            prompt_embeds=prompt_embeds,
+            image_latents=torch.cat([image_latents] * 2) if do_cfg else image_latents,
+            control_latents=control_latents,
+            do_classifier_free_guidance=do_cfg,
+            ofs=None if self.transformer.config.ofs_embed_dim is None else latents.new_full((1,), OFS),
+            image_rotary_emb=(
+                self._prepare_rotary_positional_embeddings(height, width, latents.size(1), device)
+                if self.transformer.config.use_rotary_positional_embeddings
+                else None
+            ),
+            extra_step_kwargs=self.prepare_extra_step_kwargs(generator, eta),
+            attention_kwargs=attention_kwargs,
+            pose_control_function=pose_control_function,
+        )
         num_warmup_steps = max(len(timesteps) - num_inference_steps * self.scheduler.order, 0)
         old_pred_original_sample = None
         with self.progress_bar(total=num_inference_steps) as progress_bar:
@@ -428,47 +490,23 @@ class DynamiCtrlPipeline(CogVideoXImageToVideoPipeline):
                 if self.interrupt:
                     continue
                 self._current_timestep = t
-                model_input = torch.cat([latents] * 2) if do_cfg else latents
-                model_input = torch.cat([self.scheduler.scale_model_input(model_input, t), image_input], dim=2)
-                with self.transformer.cache_context("cond_uncond"):
-                    noise_pred = self.transformer(
-                        hidden_states=model_input,
-                        encoder_hidden_states=prompt_embeds,
-                        timestep=t.expand(model_input.shape[0]),
-                        control_hidden_states=control_latents,
-                        pose_control_function=pose_control_function,
-                        ofs=ofs,
-                        image_rotary_emb=image_rotary_emb,
-                        attention_kwargs=attention_kwargs,
-                        return_dict=False,
-                    )[0].float()
-
                 if use_dynamic_cfg:
                     self._guidance_scale = 1 + guidance_scale * (
                         (1 - math.cos(math.pi * (i / num_inference_steps) ** 5.0)) / 2
                     )
-                if do_cfg:
-                    uncond, cond = noise_pred.chunk(2)
-                    noise_pred = uncond + self.guidance_scale * (cond - uncond)
-
-                if isinstance(self.scheduler, CogVideoXDPMScheduler):
-                    latents, old_pred_original_sample = self.scheduler.step(
-                        noise_pred,
-                        old_pred_original_sample,
-                        t,
-                        timesteps[i - 1] if i > 0 else None,
-                        latents,
-                        **extra_step_kwargs,
-                        return_dict=False,
-                    )
-                else:
-                    latents = self.scheduler.step(noise_pred, t, latents, **extra_step_kwargs, return_dict=False)[0]
-                latents = latents.to(dtype)
+                latents, old_pred_original_sample = self.denoise_step(
+                    latents,
+                    t,
+                    timesteps[i - 1] if i > 0 else None,
+                    step_inputs,
+                    self.guidance_scale,
+                    old_pred_original_sample,
+                )
 
                 if callback_on_step_end is not None:
                     available = {
                         "latents": latents,
-                        "prompt_embeds": prompt_embeds,
+                        "prompt_embeds": step_inputs.prompt_embeds,
                         "negative_prompt_embeds": negative_prompt_embeds,
                     }
                     outputs = (
@@ -476,7 +514,7 @@ class DynamiCtrlPipeline(CogVideoXImageToVideoPipeline):
                         or {}
                     )
                     latents = outputs.pop("latents", latents)
-                    prompt_embeds = outputs.pop("prompt_embeds", prompt_embeds)
+                    step_inputs.prompt_embeds = outputs.pop("prompt_embeds", step_inputs.prompt_embeds)
                     negative_prompt_embeds = outputs.pop("negative_prompt_embeds", negative_prompt_embeds)
 
                 if i == len(timesteps) - 1 or ((i + 1) > num_warmup_steps and (i + 1) % self.scheduler.order == 0):
@@ -504,7 +542,7 @@ class DynamiCtrlPipeline(CogVideoXImageToVideoPipeline):
         if size and abs(size[0] / size[1] - width / height) > 0.01 * (width / height):
             logger.warning(
                 "Reference image is %dx%d but the output is %dx%d: it will be stretched, and a pose computed on a "
-                "crop will not line up. Crop it to the output aspect first (dynamictrl.pose.reference.cover_crop).",
+                "crop will not line up. Crop it to the output aspect first (dynamictrl.io.images.cover_crop).",
                 size[0],
                 size[1],
                 width,

@@ -1,6 +1,7 @@
-"""Pose stage: DWPose-compatible extraction, the reference's skeleton drawing, alignment, checks, caching.
+"""Pose stage: DWPose-compatible extraction, the published code's skeleton drawing, alignment, checks, caching.
 
-The names below load their module on first use, so importing `dynamictrl.pose` stays cheap.
+The names below load their module on first use, so importing `dynamictrl.pose` stays cheap. No module of this
+package imports `dynamictrl.pose` itself; they import each other by full module path.
 """
 
 from __future__ import annotations
@@ -12,11 +13,11 @@ _LAZY = {
     "prepare_pose_video": "prepare",
     "PreparedPose": "prepare",
     "get_extractor": "extract",
-    "PoseExtractor": "extract",
+    "PoseExtractor": "backends.base",
     "draw_pose": "render",
-    "cover_crop": "reference",
     "AlignOptions": "align",
     "align_poses": "align",
+    "looks_like_pose_render": "check",
     "FramePose": "types",
     "PersonPose": "types",
 }
@@ -26,18 +27,19 @@ __all__ = [
     "get_extractor",
     "PoseExtractor",
     "draw_pose",
-    "cover_crop",
     "AlignOptions",
     "align_poses",
+    "looks_like_pose_render",
     "FramePose",
     "PersonPose",
 ]
 
 if TYPE_CHECKING:
     from .align import AlignOptions, align_poses
-    from .extract import PoseExtractor, get_extractor
+    from .backends.base import PoseExtractor
+    from .check import looks_like_pose_render
+    from .extract import get_extractor
     from .prepare import PreparedPose, prepare_pose_video
-    from .reference import cover_crop
     from .render import draw_pose
     from .types import FramePose, PersonPose
 

@@ -1,24 +1,26 @@
-"""Driving poses to the reference person: global rescale (the reference's), main-person tracking, smoothing, retarget.
+"""Driving poses to the reference person: the published global rescale, main-person tracking, smoothing, retarget.
 
-The reference (`dwpose/preprocess.py::get_video_pose`) fits one scale-and-translate transform for the whole sequence:
+The published code (`dwpose/preprocess.py::get_video_pose`) fits one scale-and-translate transform for the whole
+sequence:
 
 1. keypoint ids `FIT_IDS` (head, neck, shoulders, hips, knees, ankles; not arms) kept where person 0 of the
-   reference scores above 0.3;
+   reference image scores above 0.3;
 2. y scale `ay` by least squares pairing every kept point of every single-person driving frame with the same point
-   of the reference (`np.polyfit`, degree 1);
+   of the reference person (`np.polyfit`, degree 1);
 3. x scale from it, so that one pixel stays square: `ax = ay / (fh / fw / H * W)`;
 4. x offset: mean residual over all pairs; y offset: the nose of driving frame 0 lands on the reference nose height;
 5. `p' = p * (ax, ay) + (bx, by)` for every point of every person of every frame.
 
-`align_poses` reproduces this bit for bit (`mode="linear"`, the default) when the reference shows its nose, the first
-driving frame shows the main person's nose, and at least one driving frame has exactly one person. What it adds:
+`align_poses` reproduces this bit for bit (`mode="linear"`, the default) when the reference person shows the nose,
+the first driving frame shows the main person's nose, and at least one driving frame has exactly one person. What it
+adds:
 
 - frames with no or several people do not crash: the main person is tracked from frame to frame, the fit falls back
   to the main person of every frame when no frame has exactly one person, and `people="main"` draws only them;
-- the y anchor falls back to the first fitted keypoint (neck, shoulder...) visible in both the reference and the
-  earliest driving frame that shows it, instead of pairing the reference neck with a missing driving nose;
+- the y anchor falls back to the first fitted keypoint (neck, shoulder...) visible in both the reference person and
+  the earliest driving frame that shows it, instead of pairing the reference neck with a missing driving nose;
 - optional temporal smoothing of the main person's keypoints (`smooth`, a Gaussian sigma in frames, zero-phase);
-- optional per-limb retarget (`retarget`): each bone of the driving skeleton is rescaled to the reference's
+- optional per-limb retarget (`retarget`): each bone of the driving skeleton is rescaled to the reference person's
   proportions, keeping its direction and its foreshortening over time.
 """
 
@@ -34,7 +36,7 @@ import numpy.typing as npt
 
 from ..errors import InputError, PoseError
 from .render import LIMBS, NUM_DRAWN_LIMBS
-from .types import SCORE_THRESHOLD, FramePose, PersonPose
+from .types import PARTS, SCORE_THRESHOLD, FramePose, PersonPose
 
 logger = logging.getLogger(__name__)
 
@@ -73,11 +75,11 @@ _RETARGET_PERCENTILE = 90
 class AlignOptions:
     """How driving poses are mapped onto the reference (saved with the outputs; part of the cache key).
 
-    mode: "linear" (the reference's global rescale) or "none" (driving coordinates drawn as they are, stretched to
+    mode: "linear" (the published code's global rescale) or "none" (driving coordinates drawn as they are, stretched to
         the reference size: for a driving video already framed like the reference).
-    people: "all" draws every detected person (the reference), "main" only the tracked main person. Detections
+    people: "all" draws every detected person (as the published code), "main" only the tracked main person. Detections
         that are not people (`is_person`: DWPose's whole-image fallback on a frame without anyone) are never drawn;
-        the reference draws their hand and face points, which have no score threshold, as stray dots.
+        the published code draws their hand and face points, which have no score threshold, as stray dots.
     smooth: Gaussian sigma in frames for temporal smoothing of the main person's keypoints; 0 turns it off.
     retarget: rescale each bone to the reference person's proportions.
     """
@@ -195,7 +197,7 @@ def fit_linear_transform(
     driving: Sequence[FramePose],
     main: Sequence[int | None],
 ) -> LinearTransform:
-    """The reference's global rescale (see module docstring), with its crashes turned into fallbacks or PoseErrors."""
+    """The published code's global rescale (module docstring), with its crashes turned into fallbacks or PoseErrors."""
     if not reference.people:
         raise PoseError("No person found in the reference image; use a photo in which one person is clearly visible")
     ref_person = reference.people[0]
@@ -230,7 +232,7 @@ def fit_linear_transform(
     residual = float(np.sqrt(np.mean((ay * det_y + by - np.tile(ref_body[:, 1], n)) ** 2)))
     relative_residual = residual / ref_extent if ref_extent > 0 else float("inf")
 
-    # Same float operations, in the same order, as the reference (it overwrites `by` twice).
+    # Same float operations, in the same order, as the published code (it overwrites `by` twice).
     ref_y0, det_y0 = ref_body[:, 1][0], det[0, :, 1][0]
     if ref_y0 > det_y0:
         by = ref_y0 - det_y0
@@ -242,7 +244,7 @@ def fit_linear_transform(
     bx = np.mean(np.tile(ref_body[:, 0], n) - det[:, :, 0].flatten() * ax)
 
     # Anchor: the first fitted id (the nose when the reference shows it) of the main person in the earliest frame
-    # where it is visible. The reference always takes frame 0's person 0 nose, whatever its score.
+    # where it is visible. The published code always takes frame 0's person 0 nose, whatever its score.
     anchor_point = ids[0]
     anchor_frame = next(
         (
@@ -280,7 +282,6 @@ def fit_linear_transform(
 
 
 # --------------------------------------------------------------------------------------------- smoothing
-_PARTS = ("body", "left_hand", "right_hand", "face")
 
 
 def smooth_people(people: Sequence[PersonPose | None], sigma: float) -> list[PersonPose | None]:
@@ -295,7 +296,7 @@ def smooth_people(people: Sequence[PersonPose | None], sigma: float) -> list[Per
         return list(people)
     template = next(p for p in people if p is not None)
     out = [p.copy() if p is not None else None for p in people]
-    for part in _PARTS:
+    for part, _ in PARTS:
         count = getattr(template, part).shape[0]
         xy = np.zeros((len(people), count, 2))
         weight = np.zeros((len(people), count))

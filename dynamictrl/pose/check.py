@@ -2,7 +2,10 @@
 
 Peer projects answer bad results with "align your pose"; nothing checks it. These checks run on the extracted and
 aligned keypoints (cheap) and return warnings. `enforce` turns warnings into one `PoseError` under `--strict`.
-A reference without any person is always an error: there is nothing to align to.
+A reference image without any person is always an error: there is nothing to align to.
+
+`looks_like_pose_render` checks the other way in: that a video given as a ready pose video (`--pose-video`) is a
+skeleton render at all, not the driving video itself.
 
 Thresholds are conservative on purpose: a warning should mean a visible defect in the pose video.
 """
@@ -12,8 +15,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+import numpy.typing as npt
 
-from ..errors import PoseError
+from ..errors import InputError, PoseError
 from .align import FIT_IDS, AlignResult, is_person
 from .types import BODY_NAMES, SCORE_THRESHOLD, FramePose, PersonPose
 
@@ -32,6 +36,18 @@ MIN_SHOWN_SHARE = 0.5
 MAX_RELATIVE_RESIDUAL = 0.15
 # Share of frames in which the aligned skeleton may leave the reference frame before we warn.
 MAX_OUT_OF_FRAME_SHARE = 0.1
+
+# A skeleton render (`render.draw_pose`) is a black canvas with thin, saturated limbs. On the published code's renders
+# (one to several people, drawn at 96x160 to 1360x768, also through H.264, whose half-resolution chroma greys thin
+# lines) at least 98.5% of the pixels are black and at least half of the others saturated (HSV saturation >= 0.5).
+# Camera footage is under 20% black, dark footage (the night sky, a dance video darkened to 12%) under 85%; a
+# black-and-white skeleton has no saturated pixels. The limits sit between, nearer to footage: a real pose video
+# must never be flagged.
+_BLACK_LEVEL = 24  # a pixel is background when no channel exceeds this
+RENDER_MIN_BLACK_SHARE = 0.9
+RENDER_MIN_SATURATED_SHARE = 0.3  # of the lit pixels
+_RENDER_SAMPLE_FRAMES = 8
+_RENDER_SAMPLE_SIDE = 256  # frames are subsampled to about this short side
 
 
 def _ranges(indices: Sequence[int], limit: int = 4) -> str:
@@ -61,11 +77,9 @@ def check_reference(reference: FramePose, source: str = "the reference image") -
             "(at least head, shoulders and hips)"
         )
     warnings = []
-    if len(people) > 1:
-        warnings.append(
-            f"{source} shows {len(people)} people; the driving motion is aligned to the most confident one and "
-            "frame 0 draws them all: crop the photo to one person"
-        )
+    several = several_people_warning(reference, source)
+    if several:
+        warnings.append(several)
     person = reference.people[0]
     missing = [i for i in KEY_REFERENCE_POINTS if person.body_scores[i] <= SCORE_THRESHOLD]
     if missing:
@@ -74,6 +88,34 @@ def check_reference(reference: FramePose, source: str = "the reference image") -
             "the skeleton; a photo showing the head, shoulders and hips works best"
         )
     return warnings
+
+
+def _where(person: PersonPose) -> str:
+    """Where a person is in the image, for messages: "centre at x=31% of the width, 62% of the image height tall"."""
+    box = person.body_box()
+    if box is None:
+        return "position unknown"
+    x0, y0, x1, y1 = box
+    return f"centre at x={(x0 + x1) / 2:.0%} of the width, {y1 - y0:.0%} of the image height tall"
+
+
+def several_people_warning(reference: FramePose, source: str = "the reference image") -> str | None:
+    """Which person is animated when the reference image shows several (None when it shows one or none).
+
+    Alignment fits the driving motion to `reference.people[0]`, the detector's most confident person (DWPose sorts
+    its boxes by score; MediaPipe finds one person only), and frame 0 draws every person: the message says where
+    that person is, so a user can tell whether the right one is animated.
+    """
+    people = [p for p in reference.people if is_person(p)]
+    if len(people) < 2:
+        return None
+    others = [p for p in people if p is not reference.people[0]]
+    return (
+        f"{source} shows {len(people)} people; the most confident one ({_where(reference.people[0])}) is animated: "
+        f"the driving motion is aligned to it, and the {'other' if len(others) == 1 else 'others'} "
+        f"({'; '.join(_where(p) for p in others)}) only appear in frame 0; crop the photo to one person to choose "
+        "who is animated"
+    )
 
 
 def check_driving(driving: Sequence[FramePose], main: Sequence[int | None], people_mode: str = "all") -> list[str]:
@@ -188,3 +230,43 @@ def enforce(warnings: Sequence[str], strict: bool) -> None:
     """Raise one `PoseError` carrying every warning when `strict`; otherwise do nothing."""
     if strict and warnings:
         raise PoseError("Pose check failed (--strict): " + " | ".join(warnings))
+
+
+# --------------------------------------------------------------------------------------------- pose videos
+def _render_like_frame(frame: npt.NDArray[np.uint8]) -> bool:
+    step = max(1, min(frame.shape[:2]) // _RENDER_SAMPLE_SIDE)
+    pixels = frame[::step, ::step].astype(np.int16)
+    high, low = pixels.max(axis=-1), pixels.min(axis=-1)
+    lit = high > _BLACK_LEVEL
+    if 1.0 - lit.mean() < RENDER_MIN_BLACK_SHARE:
+        return False
+    if not lit.any():  # an empty pose frame (nobody in that driving frame)
+        return True
+    saturated = (high - low)[lit] * 2 >= high[lit]
+    return bool(saturated.mean() >= RENDER_MIN_SATURATED_SHARE)
+
+
+def looks_like_pose_render(frames: npt.NDArray[np.uint8]) -> bool:
+    """Whether a video `[F, H, W, 3]` (RGB uint8) looks like a skeleton render (`draw_pose`), not camera footage.
+
+    Up to 8 frames spread over the video are looked at; it is a render when at least half of them are almost all
+    black with saturated colours on the rest (`RENDER_MIN_BLACK_SHARE`, `RENDER_MIN_SATURATED_SHARE`). All-black
+    frames count as renders (pose frames of driving frames without anyone).
+    """
+    arr = np.asarray(frames)
+    if arr.ndim != 4 or arr.shape[-1] != 3 or arr.dtype != np.uint8 or 0 in arr.shape:
+        raise InputError(f"A pose video must be RGB uint8 [F, H, W, 3], got {arr.dtype} {list(arr.shape)}")
+    picks = np.unique(np.linspace(0, len(arr) - 1, min(len(arr), _RENDER_SAMPLE_FRAMES)).round().astype(int))
+    votes = [_render_like_frame(arr[i]) for i in picks]
+    return 2 * sum(votes) >= len(votes)
+
+
+def pose_video_warning(frames: npt.NDArray[np.uint8], source: str = "--pose-video") -> str | None:
+    """A warning when `frames`, given as a ready pose video, do not look like a skeleton render; else None."""
+    if looks_like_pose_render(frames):
+        return None
+    return (
+        f"{source} does not look like a pose video (a skeleton drawn on black, as `dynamictrl pose` writes it): "
+        "the model would read the picture itself as the skeleton; to take the motion of an ordinary video, pass it "
+        "as --driving-video instead"
+    )

@@ -2,8 +2,8 @@
 
 Selection is `dynamictrl.io.media.FrameSelection`: the video is first resampled to `fps` (nearest earlier frame in
 time; none = native rate), then `start`, `stride` and the count pick from the resampled sequence; frames are decoded
-one at a time and only the selected ones are kept. The reference read frames with a stride applied twice (spec 3.3,
-step 3); here `stride` means one thing.
+one at a time and only the selected ones are kept. The published code applied its stride twice when it counted the
+frames to read (docs/pose.md); here `stride` means one thing.
 """
 
 from __future__ import annotations

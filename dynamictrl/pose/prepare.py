@@ -1,20 +1,20 @@
 """The whole pose stage: reference photo + driving video -> aligned pose frames and the cropped reference, cached.
 
-`prepare_pose_video` is what `dynamictrl pose` and `dynamictrl animate --driving-video` run. It is the reference's
-`utils/pre_process.py::preprocess` with its bugs fixed:
+`prepare_pose_video` is what `dynamictrl pose` and `dynamictrl animate --driving-video` run. It is the published
+code's `utils/pre_process.py::preprocess` with its bugs fixed (docs/pose.md lists the differences):
 
 1. the reference photo is cover-resized and centre-cropped to the target size; *that* array is returned for
-   generation (the reference passed the uncropped, stretched original: spec 6.4);
+   generation (the published code passed the uncropped original, which the pipeline stretched);
 2. its pose is extracted and checked first (no person: error before any video work);
 3. driving frames are selected (fps, start, stride), decoded one at a time and their poses extracted;
 4. too few frames: an error, or an explicit loop / hold-last;
 5. poses are aligned to the reference person and checked (warnings; `strict` refuses);
-6. frame 0 is the reference's own pose (all its people, unaligned, as in the reference), then the aligned driving
-   poses, all drawn as the model was trained.
+6. frame 0 is the reference image's own pose (all its people, unaligned, as in the published code), then the
+   aligned driving poses, all drawn as the model was trained.
 
-Extraction results are cached on disk (one `.npz` per reference and per driving selection, keyed by a hash of the
-file contents, the extraction options and the backend's identity), so running again with other alignment options
-or from `animate` costs only alignment and drawing.
+Extraction results are cached on disk (one `.npz` per reference image and per driving selection, keyed by a hash of
+the file contents, the extraction options and the backend's identity), so running again with other alignment
+options or from `animate` costs only alignment and drawing.
 """
 
 from __future__ import annotations
@@ -33,16 +33,17 @@ import numpy as np
 import numpy.typing as npt
 from tqdm.auto import tqdm
 
-from .. import __version__
+from .._version import __version__
 from ..errors import InputError
 from ..io.atomic import atomic_path
 from ..io.cache import cache_root
+from ..io.images import cover_crop
 from ..io.media import FrameSelection, iter_selected_frames, load_image, probe_video
 from .align import AlignOptions, LinearTransform, align_poses, is_person
+from .backends.base import PoseExtractor
 from .check import check_alignment, check_driving, check_reference, enforce
 from .driving import ON_SHORT, describe_selection, expand_to_length
-from .extract import PoseExtractor, get_extractor
-from .reference import cover_crop
+from .extract import get_extractor
 from .render import draw_pose
 from .types import FramePose, frames_from_arrays, frames_to_arrays
 
@@ -59,7 +60,7 @@ def default_cache_dir() -> Path:
 
 @dataclass
 class PreparedPose:
-    """Output of the pose stage. `frames[0]` is the reference's own pose; `reference_image` is what to generate from.
+    """Output of the pose stage. `frames[0]` is the reference image's pose; `reference_image` is what to generate from.
 
     frames: uint8 `[num_frames, height, width, 3]` RGB skeleton images.
     reference_image: uint8 `[height, width, 3]`, the cover-resized, centre-cropped reference photo.
@@ -239,7 +240,7 @@ def prepare_pose_video(
     identity = extractor.identity()
     cache = _PoseCache((Path(cache_dir).expanduser() if cache_dir else default_cache_dir()) if use_cache else None)
 
-    # Reference pose (on the cropped image, as the reference does), checked before the video is touched.
+    # Reference pose (on the cropped image, as the published code does), checked before the video is touched.
     t0 = time.perf_counter()
     ref_key = _key("reference", reference_digest, height, width, identity)
     cached_ref = cache.load(ref_key)
@@ -295,7 +296,7 @@ def prepare_pose_video(
     enforce(warnings, strict)
 
     t0 = time.perf_counter()
-    # Frame 0: the reference's own pose, every person in it, unaligned (as the reference does).
+    # Frame 0: the reference image's own pose, every person in it, unaligned (as the published code does).
     keypoints = [FramePose([p for p in reference_pose.people if is_person(p)], height=height, width=width)]
     keypoints += [result.frames[p] for p in positions]
     frames_out = np.empty((len(keypoints), height, width, 3), dtype=np.uint8)

@@ -1,7 +1,7 @@
 """Keypoints to a skeleton image, drawn exactly as the pose videos DynamiCtrl was trained on.
 
-This follows the reference `dwpose/util.py::draw_pose` step by step, because the model was conditioned on these
-renders and any change of colour, thickness or order is a distribution shift:
+This follows the published code's `dwpose/util.py::draw_pose` step by step, because the model was conditioned on
+these renders and any change of colour, thickness or order is a distribution shift:
 
 - drawing happens on a canvas whose short side is 2160 px, which is then resized (bilinear) to the target size;
 - the canvas is BGR and converted to RGB at the end, so every colour of the lists below comes out with red and
@@ -10,8 +10,8 @@ renders and any change of colour, thickness or order is a distribution shift:
   of their endpoint scores and drawn only if both are at least 0.3; then the whole canvas is multiplied by 0.6;
 - body points (score above 0.3), hands (no score threshold: any point at pixel x, y >= 1 is drawn), face last.
 
-One deliberate difference: for a body point scored exactly 0.3 (drawn as a limb end, not as a point) the reference
-draws the limb to the last body point of the last person (its `subset` index is -1); we draw it to the point
+One deliberate difference: for a body point scored exactly 0.3 (drawn as a limb end, not as a point) the published
+code draws the limb to the last body point of the last person (its `subset` index is -1); we draw it to the point
 itself. No network output hits 0.3 exactly (the scores are float32 upcast).
 """
 
@@ -34,10 +34,10 @@ BODY_POINT_RADIUS = 4
 HAND_LINE_THICKNESS = 2
 HAND_POINT_RADIUS = 4
 FACE_POINT_RADIUS = 3
-# Hand and face points are drawn when their integer pixel coordinates exceed this (the reference's `eps`).
+# Hand and face points are drawn when their integer pixel coordinates exceed this (the published code's `eps`).
 _EPS = 0.01
 
-# OpenPose limbs, 0-based (the reference lists them 1-based). Only the first 17 are drawn.
+# OpenPose limbs, 0-based (the published code lists them 1-based). Only the first 17 are drawn.
 LIMBS = (
     (1, 2),
     (1, 5),
@@ -84,11 +84,11 @@ BODY_COLORS = (
 )
 
 HAND_EDGES = tuple((0 if j % 4 == 0 else j, j + 1) for j in range(20))
-# Canvas colour of hand edge i at full score: HSV hue i/20 (the reference uses matplotlib's hsv_to_rgb, whose
+# Canvas colour of hand edge i at full score: HSV hue i/20 (the published code uses matplotlib's hsv_to_rgb, whose
 # formula colorsys shares).
 HAND_EDGE_COLORS = tuple(colorsys.hsv_to_rgb(i / float(len(HAND_EDGES)), 1.0, 1.0) for i in range(len(HAND_EDGES)))
 
-# floor(v * 0.6) for every uint8 v: the reference's `(canvas * 0.6).astype(np.uint8)` without a float64 canvas.
+# floor(v * 0.6) for every uint8 v: the published `(canvas * 0.6).astype(np.uint8)` without a float64 canvas.
 _DIM_LUT = (np.arange(256) * 0.6).astype(np.uint8)
 
 
@@ -105,12 +105,14 @@ def _as_people(pose: FramePose | Sequence[PersonPose] | Mapping[str, Any]) -> li
     if isinstance(pose, PersonPose):
         return [pose]
     if isinstance(pose, Mapping):
-        return people_from_reference_dict(pose)
+        return people_from_dwpose_dict(pose)
     return list(pose)
 
 
-def people_from_reference_dict(pose: Mapping[str, Any]) -> list[PersonPose]:
-    """Read the reference's pose dict (`bodies.candidate/subset/score`, `hands`, `hands_score`, `faces`, ...)."""
+def people_from_dwpose_dict(pose: Mapping[str, Any]) -> list[PersonPose]:
+    """Read the pose dict of the published code's DWPose wrapper (`bodies.candidate/subset/score`, `hands`,
+    `hands_score`, `faces`, `faces_score`).
+    """
     bodies = pose["bodies"]
     scores = np.asarray(bodies["score"], dtype=np.float64).reshape(-1, 18)
     n = len(scores)
@@ -152,7 +154,7 @@ def _draw_body(canvas: npt.NDArray[np.uint8], people: list[PersonPose]) -> None:
             s1, s2 = person.body_scores[a], person.body_scores[b]
             if s1 < SCORE_THRESHOLD or s2 < SCORE_THRESHOLD:
                 continue
-            # The reference calls canvas x "Y" and canvas y "X"; kept so every float operation matches.
+            # The published code calls canvas x "Y" and canvas y "X"; kept so every float operation matches.
             y_a, y_b = person.body[a, 0] * float(w), person.body[b, 0] * float(w)
             x_a, x_b = person.body[a, 1] * float(h), person.body[b, 1] * float(h)
             if not _finite(y_a, y_b, x_a, x_b):
@@ -216,7 +218,7 @@ def draw_pose(
 ) -> npt.NDArray[np.uint8]:
     """Draw all people of `pose` (normalised coordinates) as an RGB uint8 image `[height, width, 3]`.
 
-    `pose` may be a `FramePose`, one or several `PersonPose`, or the reference's pose dict. The image size is
+    `pose` may be a `FramePose`, one or several `PersonPose`, or the published code's pose dict. The image size is
     independent of the size the keypoints were detected at: coordinates are fractions of the image.
     """
     if height < 1 or width < 1:
@@ -225,7 +227,7 @@ def draw_pose(
     # np.zeros maps zero pages lazily: only the pages drawn on cost anything, unlike clearing a reused canvas.
     canvas = np.zeros((*canvas_size(height, width), 3), dtype=np.uint8)
     _draw_body(canvas, people)
-    # The reference stacks all left hands, then all right hands.
+    # The published code stacks all left hands, then all right hands.
     hands = [(p.left_hand, p.left_hand_scores) for p in people] + [(p.right_hand, p.right_hand_scores) for p in people]
     _draw_hands(canvas, hands)
     _draw_faces(canvas, people)

@@ -1,7 +1,7 @@
 """Whole-body keypoints of one image: the structure every backend returns and every later stage reads.
 
-Layout follows what the reference DWPose wrapper hands to its drawing code (`dwpose/dwpose_detector.py`), split per
-person instead of flattened:
+Layout follows what the DWPose wrapper of the published code hands to its drawing code (`dwpose/dwpose_detector.py`),
+split per person instead of flattened:
 
 - `body [18, 2]` in OpenPose order (see `BODY_NAMES`), the neck being the mean of the shoulders;
 - `left_hand [21, 2]`, `right_hand [21, 2]` (the person's own left and right, COCO-WholeBody/MediaPipe hand order:
@@ -9,11 +9,11 @@ person instead of flattened:
 - `face [68, 2]` (the iBUG-300W 68-point layout of COCO-WholeBody);
 - one score per point (`*_scores`), 0 where a point is missing.
 
-Coordinates are normalised by the image width (x) and height (y), like the reference `candidate`, so a pose can be
-drawn on a canvas of another size. Points outside the image have coordinates outside [0, 1].
+Coordinates are normalised by the image width (x) and height (y), like the published code's `candidate`, so a pose
+can be drawn on a canvas of another size. Points outside the image have coordinates outside [0, 1].
 
 COCO-WholeBody (133 points, what the DWPose network outputs) converts with `FramePose.from_wholebody`, which applies
-the reference's neck point, thresholds and re-ordering.
+the published code's neck point, thresholds and re-ordering.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from ..errors import InputError
 from ..io.atomic import write_json_atomic
 
 BODY_NAMES = (
@@ -52,7 +53,7 @@ BODY_NAMES = (
 )
 NUM_BODY, NUM_HAND, NUM_FACE = 18, 21, 68
 
-# A body point counts as present above this score: the reference's `subset` threshold (dwpose_detector.py) and
+# A body point counts as present above this score: the published code's `subset` threshold (dwpose_detector.py) and
 # its limb threshold (util.py).
 SCORE_THRESHOLD = 0.3
 
@@ -64,7 +65,7 @@ PARTS = (("body", NUM_BODY), ("left_hand", NUM_HAND), ("right_hand", NUM_HAND), 
 # shoulder) and 11 (left hip) keep their COCO index.
 WHOLEBODY_TO_OPENPOSE_DST = (1, 2, 3, 4, 6, 7, 8, 9, 10, 12, 13, 14, 15, 16, 17)
 WHOLEBODY_TO_OPENPOSE_SRC = (17, 6, 8, 10, 7, 9, 12, 14, 16, 13, 15, 2, 1, 4, 3)
-# Slices of the 134-point array (133 + neck): feet 18:24 are dropped, as in the reference.
+# Slices of the 134-point array (133 + neck): feet 18:24 are dropped, as in the published code.
 _FACE = slice(24, 92)
 _LEFT_HAND = slice(92, 113)
 _RIGHT_HAND = slice(113, 134)
@@ -122,7 +123,7 @@ class PersonPose:
         return out
 
     def transformed(self, scale: npt.ArrayLike, offset: npt.ArrayLike) -> PersonPose:
-        """Every point (body, hands, face, visible or not) mapped by `p * scale + offset`, as the reference does."""
+        """Every point (body, hands, face, visible or not) mapped by `p * scale + offset`, as in the published code."""
         scale, offset = np.asarray(scale, dtype=np.float64), np.asarray(offset, dtype=np.float64)
         new = self.copy()
         for part, _ in PARTS:
@@ -163,12 +164,12 @@ class FramePose:
     def from_wholebody(cls, keypoints: npt.ArrayLike, scores: npt.ArrayLike, height: int, width: int) -> FramePose:
         """Build from COCO-WholeBody output in pixels (`keypoints [n,133,2]`, `scores [n,133]`).
 
-        This is the reference's `Wholebody.__call__` + `DWposeDetector.__call__`: a neck point (mean of the
+        This is the published code's `Wholebody.__call__` + `DWposeDetector.__call__`: a neck point (mean of the
         shoulders, score 1 if both shoulders score above 0.3 else 0) is inserted at index 17, the first 18 points
         are re-ordered to OpenPose order, coordinates are divided by the image size, and the feet are dropped.
         """
         kpts, scs = np.asarray(keypoints), np.asarray(scores)
-        # The reference computes in the dtype it is given (float64 from its network path, float32 when fed float32
+        # The published code computes in the dtype it is given (float64 from its network path, float32 when fed float32
         # keypoints); the last bits decide which pixel a point lands on, so keep it.
         dtype = np.result_type(kpts.dtype, scs.dtype)
         if not np.issubdtype(dtype, np.floating):
@@ -242,8 +243,6 @@ def save_keypoints_json(
 
 def load_keypoints_json(path: str | os.PathLike) -> tuple[list[FramePose], dict[str, Any]]:
     """Read what `save_keypoints_json` wrote: (frames, meta)."""
-    from ..errors import InputError
-
     p = Path(path)
     try:
         doc = json.loads(p.read_text(encoding="utf-8"))

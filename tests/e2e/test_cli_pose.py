@@ -113,10 +113,10 @@ def _empty_video(path):
         ("corrupt", [], "not a readable video"),
         ("empty", [], "contains no video frames"),
         ("text", [], "not a readable video"),
-        ("motion", ["--backend", "openpose"], "Unknown pose backend 'openpose'; use one of: auto, dwpose, mediapipe"),
+        ("motion", ["--backend", "openpose"], "--pose-backend must be one of auto, dwpose, mediapipe.*got 'openpose'"),
         ("motion", ["--num-frames", "200"], "gives 83 frames .* but 199 are needed"),
-        ("motion", ["--people", "crowd"], "Unknown people mode 'crowd'; use one of: all, main"),
-        ("motion", ["--stride", "0"], "--stride must be 1 or more"),
+        ("motion", ["--people", "crowd"], "--people must be one of all, main, got 'crowd'"),
+        ("motion", ["--stride", "0"], "--stride must be >= 1, got 0"),
     ],
 )
 def test_bad_input_is_a_one_line_error_and_exit_1(media_dir, tmp_path, capsys, case, extra, message):

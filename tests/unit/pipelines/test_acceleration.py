@@ -1,4 +1,4 @@
-"""diffusers' cache hooks apply to the DynamiCtrl transformer and run whole generations."""
+"""Memory and speed options: diffusers' cache hooks on the DynamiCtrl transformer, model CPU offload, VAE options."""
 
 from __future__ import annotations
 
@@ -6,7 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from dynamictrl.models.loading import load_pipeline
+from dynamictrl.pipelines.loading import load_pipeline
+from dynamictrl.errors import InputError
+from dynamictrl.pipelines import acceleration
 from dynamictrl.pipelines.acceleration import CACHE_METHODS, enable_cache
 
 H = W = 64
@@ -14,7 +16,7 @@ H = W = 64
 
 @pytest.fixture(scope="module")
 def pipe(tiny_models):
-    return load_pipeline(str(tiny_models.dynamictrl))
+    return load_pipeline(str(tiny_models.dynamictrl))[0]
 
 
 def _generate(pipe, steps: int = 6) -> np.ndarray:
@@ -72,3 +74,41 @@ def test_disabling_a_cache_restores_the_exact_output(pipe, uncached):
     _generate(pipe)
     pipe.transformer.disable_cache()
     assert np.array_equal(_generate(pipe), uncached)
+
+
+def _generate_small(pipe) -> np.ndarray:
+    pose = np.random.default_rng(1).integers(0, 256, (9, 64, 64, 3), dtype=np.uint8)
+    return pipe(
+        np.full((64, 64, 3), 90, np.uint8),
+        pose,
+        prompt="a dancer",
+        height=64,
+        width=64,
+        num_frames=9,
+        num_inference_steps=2,
+        generator=torch.Generator().manual_seed(0),
+        output_type="np",
+    ).frames
+
+
+def test_model_cpu_offload_moves_models_in_turn_and_keeps_the_output(tiny_models):
+    """On a CPU the offload device is the execution device, but the hooks (VAE encode → T5 → transformer → VAE
+    decode, in the pipeline's order) run exactly as they do on a GPU."""
+    plain = _generate_small(load_pipeline(str(tiny_models.dynamictrl))[0])
+    pipe, _ = load_pipeline(str(tiny_models.dynamictrl))
+    pipe.enable_model_cpu_offload(device="cpu")
+    assert all(hasattr(getattr(pipe, name), "_hf_hook") for name in ("text_encoder", "transformer", "vae"))
+    np.testing.assert_array_equal(_generate_small(pipe), plain)
+
+
+def test_vae_options(tiny_models):
+    pipe, _ = load_pipeline(str(tiny_models.dynamictrl))
+    acceleration.configure_vae(pipe, tiling=True, slicing=False)
+    assert pipe.vae.use_tiling and not pipe.vae.use_slicing
+    acceleration.configure_vae(pipe, tiling=False, slicing=True)
+    assert not pipe.vae.use_tiling and pipe.vae.use_slicing
+
+
+def test_unknown_offload_mode_is_refused_with_the_choices():
+    with pytest.raises(InputError, match="sequential"):
+        acceleration.place(None, torch.device("cpu"), "layerwise")

@@ -19,8 +19,8 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 from dynamictrl.errors import CheckpointError, InputError, ModelNotFoundError, PoseError
-from dynamictrl.pose import dwpose
-from dynamictrl.pose.dwpose import (
+from dynamictrl.pose.backends import dwpose
+from dynamictrl.pose.backends.dwpose import (
     DWPoseExtractor,
     crop_person,
     letterbox,
@@ -218,7 +218,7 @@ def test_no_detection_uses_the_whole_image_and_a_blank_image_is_caught_as_no_per
 
     blank = np.zeros((720, 540, 3), dtype=np.uint8)
     pose = extractor(blank)
-    assert len(pose.people) == 1  # the reference's garbage "person"...
+    assert len(pose.people) == 1  # the published code's garbage "person"...
     assert pose.people[0].body_scores.max() <= 0  # ...with no confident point
     ref = tmp_path / "blank.png"
     from dynamictrl.io.media import save_image, write_video
@@ -244,8 +244,9 @@ def test_missing_weights_offline_is_a_model_not_found_error(tmp_path, monkeypatc
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
     monkeypatch.delenv(dwpose.ENV_MODEL_DIR, raising=False)
     assert dwpose.find_dwpose_weights() is None
-    with pytest.raises(ModelNotFoundError, match="not on disk and the hub is offline"):
+    with pytest.raises(ModelNotFoundError, match="not on disk and the hub is offline") as offline:
         get_extractor("dwpose")
+    assert "`dynamictrl download dwpose`" in str(offline.value) and "--backend mediapipe" in str(offline.value)
     # Online but the download fails (no network in tests, so the failure is injected): same kind of error.
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)
     requested = []
@@ -294,6 +295,32 @@ def test_unknown_backend_and_device_list_the_valid_values(model_dir):
         get_extractor("openpose")
     with pytest.raises(InputError, match="cpu, cuda or cuda:N"):
         get_extractor("dwpose", device="tpu", model_dir=model_dir)
+
+
+@pytest.mark.parametrize(
+    ("device", "available", "expected"),
+    [
+        ("cpu", ["CUDAExecutionProvider", "CPUExecutionProvider"], (["CPUExecutionProvider"], None)),
+        ("auto", ["CPUExecutionProvider"], (["CPUExecutionProvider"], None)),
+        (
+            "auto",
+            ["CUDAExecutionProvider", "CPUExecutionProvider"],
+            (["CUDAExecutionProvider", "CPUExecutionProvider"], [{"device_id": 0}, {}]),
+        ),
+        (
+            "cuda:1",
+            ["CUDAExecutionProvider", "CPUExecutionProvider"],
+            (["CUDAExecutionProvider", "CPUExecutionProvider"], [{"device_id": 1}, {}]),
+        ),
+        ("cuda", ["CPUExecutionProvider"], (["CPUExecutionProvider"], None)),  # no onnxruntime-gpu: warns, CPU
+        ("mps", ["CPUExecutionProvider"], (["CPUExecutionProvider"], None)),
+    ],
+)
+def test_device_strings_choose_the_onnxruntime_provider(monkeypatch, device, available, expected):
+    import onnxruntime
+
+    monkeypatch.setattr(onnxruntime, "get_available_providers", lambda: available)
+    assert dwpose._providers(device) == expected
 
 
 def test_auto_with_an_incomplete_model_dir_is_an_error_not_a_silent_fallback(tmp_path):

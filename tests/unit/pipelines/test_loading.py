@@ -9,7 +9,7 @@ import torch
 from diffusers import CogVideoXDPMScheduler
 
 from dynamictrl.errors import CheckpointError, ModelNotFoundError
-from dynamictrl.models.loading import load_pipeline, resolve_model
+from dynamictrl.pipelines.loading import load_pipeline, resolve_model
 from dynamictrl.testing import populate_hub_cache
 
 
@@ -32,7 +32,7 @@ def test_loaded_pipeline_uses_dpm_trailing_even_if_the_base_ships_ddim(tiny_mode
     assert json.loads((tiny_models.base / "scheduler" / "scheduler_config.json").read_text())["_class_name"] == (
         "CogVideoXDDIMScheduler"
     )
-    pipe = load_pipeline(str(tiny_models.transformer_only), str(tiny_models.base))
+    pipe, _ = load_pipeline(str(tiny_models.transformer_only), str(tiny_models.base))
     assert isinstance(pipe.scheduler, CogVideoXDPMScheduler)
     assert pipe.scheduler.config.timestep_spacing == "trailing"
     # The base tokenizer is a bare spiece.model, converted on load as with the real CogVideoX repo.
@@ -42,8 +42,8 @@ def test_loaded_pipeline_uses_dpm_trailing_even_if_the_base_ships_ddim(tiny_mode
 
 
 def test_transformer_only_and_full_folders_differ_only_in_the_transformer(tiny_models):
-    full = load_pipeline(str(tiny_models.dynamictrl), str(tiny_models.base))
-    mask = load_pipeline(str(tiny_models.transformer_only), str(tiny_models.base))
+    full, _ = load_pipeline(str(tiny_models.dynamictrl), str(tiny_models.base))
+    mask, _ = load_pipeline(str(tiny_models.transformer_only), str(tiny_models.base))
     assert torch.equal(full.vae.encoder.conv_in.conv.weight, mask.vae.encoder.conv_in.conv.weight)
     assert not torch.equal(full.transformer.proj_out.weight, mask.transformer.proj_out.weight)
 

@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 
 from dynamictrl.errors import InputError, MediaError, PoseError
+from dynamictrl.io.images import cover_crop
 from dynamictrl.io.media import load_image, read_video, save_image, write_video
 from dynamictrl.pose.align import AlignOptions
 from dynamictrl.pose.extract import get_extractor
 from dynamictrl.pose.prepare import prepare_pose_video
-from dynamictrl.pose.reference import cover_crop
 from dynamictrl.pose.render import draw_pose
 
 H, W = 320, 192

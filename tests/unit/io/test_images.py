@@ -1,4 +1,4 @@
-"""Reference photo: cover-resize and centre-crop to the target size."""
+"""Image transforms: cover-resize and centre-crop to the target size (how the reference photo is prepared)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from dynamictrl.errors import InputError
-from dynamictrl.pose.reference import cover_crop, cover_size
+from dynamictrl.io.images import cover_crop, cover_size
 
 
 @pytest.mark.parametrize(

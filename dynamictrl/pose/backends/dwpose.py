@@ -1,6 +1,7 @@
 """DWPose on onnxruntime: YOLOX-L person detector, then the DWPose whole-body network (SimCC head), per person.
 
-Same pre- and post-processing as the reference (`dwpose/onnxdet.py`, `dwpose/onnxpose.py`, `dwpose/wholebody.py`):
+Same pre- and post-processing as the published code (https://github.com/gulucaptain/DynamiCtrl, `dwpose/onnxdet.py`,
+`dwpose/onnxpose.py`, `dwpose/wholebody.py`):
 
 - detector: letterbox into 640x640 (pad 114, image top-left, `INTER_LINEAR`), RGB as given, float32 CHW; YOLOX
   grid decoding with strides 8/16/32; score = objectness x class; NMS (IoU 0.45, score > 0.1) per class; people
@@ -12,9 +13,9 @@ Same pre- and post-processing as the reference (`dwpose/onnxdet.py`, `dwpose/onn
   its low scores);
 - neck, OpenPose re-ordering and normalisation: `FramePose.from_wholebody`.
 
-What differs: the weights come from a folder or the hub instead of a path hard-coded relative to the working
-directory (spec 6.10), the execution provider is chosen from a device string (6.11), and only the person class goes
-through NMS (NMS is per class, so the result is the same).
+What differs (docs/pose.md): the weights come from a folder or the hub cache (`dynamictrl.io.hub`, like the
+models) instead of a path relative to the working directory, the execution provider is chosen from a device
+string, and only the person class goes through NMS (NMS is per class, so the result is the same).
 """
 
 from __future__ import annotations
@@ -28,15 +29,18 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from ..errors import CheckpointError, InputError, ModelNotFoundError
-from .extract import PoseExtractor, check_image
-from .types import FramePose
+from ...errors import CheckpointError, ModelNotFoundError
+from ...io.devices import parse_device
+from ...io.hub import KNOWN_MODELS, fetch_files, find_cached_files, hub_offline
+from ..types import FramePose
+from .base import PoseExtractor, check_image
 
 logger = logging.getLogger(__name__)
 
-DWPOSE_REPO = "yzd-v/DWPose"
-DETECTOR_FILE = "yolox_l.onnx"
-POSE_FILE = "dw-ll_ucoco_384.onnx"
+# The hub entry `dynamictrl download dwpose` fetches; its file list is (detector, pose network).
+DWPOSE_MODEL = "dwpose"
+DWPOSE_REPO = KNOWN_MODELS[DWPOSE_MODEL].repo_id
+DETECTOR_FILE, POSE_FILE = KNOWN_MODELS[DWPOSE_MODEL].allow_patterns
 ENV_MODEL_DIR = "DYNAMICTRL_DWPOSE_DIR"
 
 DETECTOR_INPUT = (640, 640)  # (h, w)
@@ -53,16 +57,17 @@ DEFAULT_POSE_INPUT = (288, 384)  # (w, h), used only if the ONNX input size is s
 
 
 # ------------------------------------------------------------------------------------------------ weights
-def _model_dir_candidates(model_dir: str | os.PathLike | None) -> list[Path]:
-    if model_dir is not None:
-        return [Path(model_dir).expanduser()]
-    env = os.environ.get(ENV_MODEL_DIR)
-    return [Path(env).expanduser()] if env else []
-
-
 def _files_in(folder: Path) -> tuple[Path, Path] | None:
     det, pose = folder / DETECTOR_FILE, folder / POSE_FILE
     return (det, pose) if det.is_file() and pose.is_file() else None
+
+
+def _local_folder(model_dir: str | os.PathLike | None) -> Path | None:
+    """`model_dir`, else $DYNAMICTRL_DWPOSE_DIR, else None (meaning: the hub cache)."""
+    if model_dir is not None:
+        return Path(model_dir).expanduser()
+    env = os.environ.get(ENV_MODEL_DIR)
+    return Path(env).expanduser() if env else None
 
 
 def find_dwpose_weights(model_dir: str | os.PathLike | None = None) -> tuple[Path, Path] | None:
@@ -70,20 +75,11 @@ def find_dwpose_weights(model_dir: str | os.PathLike | None = None) -> tuple[Pat
 
     Looks in `model_dir` if given (and only there), else in $DYNAMICTRL_DWPOSE_DIR, else in the hub cache.
     """
-    for folder in _model_dir_candidates(model_dir):
-        found = _files_in(folder)
-        if found:
-            return found
-    if model_dir is not None or os.environ.get(ENV_MODEL_DIR):
-        return None
-    try:
-        from huggingface_hub import try_to_load_from_cache
-    except ImportError:  # pragma: no cover - huggingface_hub is a dependency
-        return None
-    paths = [try_to_load_from_cache(DWPOSE_REPO, name) for name in (DETECTOR_FILE, POSE_FILE)]
-    if all(isinstance(p, str) and Path(p).is_file() for p in paths):
-        return Path(paths[0]), Path(paths[1])
-    return None
+    folder = _local_folder(model_dir)
+    if folder is not None:
+        return _files_in(folder)
+    cached = find_cached_files(DWPOSE_REPO, (DETECTOR_FILE, POSE_FILE))
+    return (cached[0], cached[1]) if cached is not None else None
 
 
 def resolve_dwpose_weights(model_dir: str | os.PathLike | None = None) -> tuple[Path, Path]:
@@ -91,46 +87,52 @@ def resolve_dwpose_weights(model_dir: str | os.PathLike | None = None) -> tuple[
     found = find_dwpose_weights(model_dir)
     if found:
         return found
-    if model_dir is not None:
+    if model_dir is not None:  # an explicit folder is the only place looked at
         folder = Path(model_dir).expanduser()
         missing = [n for n in (DETECTOR_FILE, POSE_FILE) if not (folder / n).is_file()]
         raise ModelNotFoundError(
             f"DWPose weights missing in {folder}: {', '.join(missing)}; download them from the hub repo "
             f"{DWPOSE_REPO} into that folder, or use --backend mediapipe"
         )
+    # $DYNAMICTRL_DWPOSE_DIR without the files: the hub cache, then a download.
     how_to_fix = f"pass --pose-model-dir with {DETECTOR_FILE} and {POSE_FILE}, or use --backend mediapipe"
-    from huggingface_hub import constants, hf_hub_download
-
-    if constants.HF_HUB_OFFLINE:
-        raise ModelNotFoundError(
-            f"DWPose weights are not on disk and the hub is offline (HF_HUB_OFFLINE); go online once to download "
-            f"them from {DWPOSE_REPO}, {how_to_fix}"
-        )
     try:
-        logger.info("Downloading DWPose weights from the hub repo %s", DWPOSE_REPO)
-        paths = [Path(hf_hub_download(DWPOSE_REPO, name)) for name in (DETECTOR_FILE, POSE_FILE)]
-    except Exception as exc:  # no network, no such file, HTTP error: all mean "not available"
-        raise ModelNotFoundError(
-            f"DWPose weights are not on disk and could not be downloaded from {DWPOSE_REPO} "
-            f"({type(exc).__name__}); connect to the internet, {how_to_fix}"
-        ) from exc
-    return paths[0], paths[1]
+        if not hub_offline():
+            logger.info("Downloading DWPose weights from the hub repo %s", DWPOSE_REPO)
+        detector, pose = fetch_files(DWPOSE_MODEL, (DETECTOR_FILE, POSE_FILE))
+    except ModelNotFoundError as exc:
+        if hub_offline():
+            why = (
+                "the hub is offline (HF_HUB_OFFLINE); unset it and run "
+                f"`dynamictrl download {DWPOSE_MODEL}` on a machine with internet"
+            )
+        else:
+            cause = type(exc.__cause__ or exc).__name__
+            why = (
+                f"could not be downloaded from {DWPOSE_REPO} ({cause}); connect to the internet and run "
+                f"`dynamictrl download {DWPOSE_MODEL}`"
+            )
+        raise ModelNotFoundError(f"DWPose weights are not on disk and {why}, {how_to_fix}") from exc
+    return detector, pose
 
 
 def _providers(device: str) -> tuple[list[str], list[dict] | None]:
-    """onnxruntime providers for "cpu" / "cuda" / "cuda:N" (the reference compared a torch.device with 'cpu')."""
+    """onnxruntime providers for a device string ("auto", "cpu", "cuda", "cuda:N"; see `parse_device`).
+
+    "auto" takes the CUDA provider when onnxruntime has one; "mps" has no onnxruntime provider and runs on the CPU.
+    (The published code compared a torch.device with the string 'cpu'.)
+    """
     import onnxruntime as ort
 
-    device = str(device)
-    if device == "cpu":
-        return ["CPUExecutionProvider"], None
-    if device == "cuda" or device.startswith("cuda:"):
-        index = int(device.split(":", 1)[1]) if ":" in device else 0
-        if "CUDAExecutionProvider" in ort.get_available_providers():
-            return ["CUDAExecutionProvider", "CPUExecutionProvider"], [{"device_id": index}, {}]
+    kind, index = parse_device(device, flag="--device")
+    has_cuda = "CUDAExecutionProvider" in ort.get_available_providers()
+    if kind == "cuda" or (kind == "auto" and has_cuda):
+        if has_cuda:
+            return ["CUDAExecutionProvider", "CPUExecutionProvider"], [{"device_id": index or 0}, {}]
         logger.warning("onnxruntime has no CUDA provider here (install onnxruntime-gpu); running DWPose on the CPU")
-        return ["CPUExecutionProvider"], None
-    raise InputError(f"Unknown device {device!r} for DWPose; use cpu, cuda or cuda:N")
+    elif kind == "mps":
+        logger.info("onnxruntime has no MPS provider; running DWPose on the CPU")
+    return ["CPUExecutionProvider"], None
 
 
 # ------------------------------------------------------------------------------------------------ detector
@@ -165,7 +167,7 @@ def yolox_grid_decode(predictions: npt.NDArray, size: tuple[int, int] = DETECTOR
 
 
 def nms(boxes: npt.NDArray, scores: npt.NDArray, iou_threshold: float) -> list[int]:
-    """Greedy non-maximum suppression (pixel-inclusive areas, as the reference): kept indices, best first."""
+    """Greedy non-maximum suppression (pixel-inclusive areas, as the published code): kept indices, best first."""
     x1, y1, x2, y2 = boxes[:, 0], boxes[:, 1], boxes[:, 2], boxes[:, 3]
     areas = (x2 - x1 + 1) * (y2 - y1 + 1)
     order = scores.argsort()[::-1]
@@ -217,7 +219,7 @@ def warp_matrix(center: npt.NDArray, scale: npt.NDArray, output_size: tuple[int,
     """2x3 affine matrix taking the box (center, scale) onto an `output_size` (w, h) image (no rotation).
 
     Built like mmpose from three float32 point pairs (centre, top-middle and a third point at a right angle), so the
-    rounding matches the reference.
+    rounding matches the published code.
     """
     dst_w, dst_h = output_size
     src = np.zeros((3, 2), dtype=np.float32)
@@ -275,7 +277,7 @@ def _file_identity(path: Path) -> str:
 
 
 class DWPoseExtractor(PoseExtractor):
-    """The reference's DWPose whole-body estimator on onnxruntime. Sessions are created on first use."""
+    """The published code's DWPose whole-body estimator on onnxruntime. Sessions are created on first use."""
 
     name = "dwpose"
 

@@ -1,4 +1,4 @@
-"""Alignment: the reference's global rescale reproduced exactly, plus what it lacks."""
+"""Alignment: the published code's global rescale reproduced exactly, plus what it lacks."""
 
 from __future__ import annotations
 
@@ -29,7 +29,7 @@ def _cases(fixtures_dir):
     return [c for c in cases if c["kind"] == "align"]
 
 
-def test_every_align_case_matches_the_reference_pixel_for_pixel(fixtures_dir):
+def test_every_align_case_matches_the_published_code_pixel_for_pixel(fixtures_dir):
     cases = _cases(fixtures_dir)
     assert len(cases) == 2
     for case in cases:
@@ -49,7 +49,7 @@ def test_every_align_case_matches_the_reference_pixel_for_pixel(fixtures_dir):
             expected = np.asarray(Image.open(fixtures_dir / "pose-reference" / expected_name).convert("RGB"))
             differing = int((draw_pose(frame, h, w) != expected).any(axis=-1).sum())
             assert differing == 0, f"{case['name']} frame {i}: {differing} pixels differ"
-        # Frame 2 holds two people: the reference draws both; the fit skipped that frame.
+        # Frame 2 holds two people: the published code draws both; the fit skipped that frame.
         assert len(result.frames[2].people) == 2 and 2 not in result.transform.fit_frames
 
 
@@ -73,7 +73,7 @@ def test_frames_with_no_or_several_people_follow_the_main_person_instead_of_cras
         bystander = person(1000, 250, 200, h, w, score=0.95)
         frames.append(FramePose([bystander, main] if t % 2 else [main, bystander], h, w))
     frames[3] = FramePose([], h, w)  # the dancer is lost for one frame
-    # The reference crashes here (no frame has exactly one person); we fit on the tracked main person.
+    # The published code crashes here (no frame has exactly one person); we fit on the tracked main person.
     result = align_poses(ref, frames, AlignOptions(people="main"))
     assert result.main == [0, 1, 0, None, 0, 1]
     assert result.transform.fit_on == "the main person of every frame"
@@ -100,10 +100,10 @@ def test_missing_nose_anchor_falls_back_to_a_point_both_show():
     ref = FramePose([person(200, 100, 400, 640, 384)], 640, 384)
     driving = [FramePose([person(900, 200, 300, 720, 1280)], 720, 1280) for _ in range(3)]
     garbage = driving[0].people[0]
-    garbage.body[0] = (0.5, 0.9)  # the reference would anchor on this low-confidence nose
+    garbage.body[0] = (0.5, 0.9)  # the published code would anchor on this low-confidence nose
     garbage.body_scores[0] = 0.05
     result = align_poses(ref, driving)
-    # The first confident nose (frame 1) lands on the reference nose height; the reference would have put the
+    # The first confident nose (frame 1) lands on the reference nose height; the published code would have put the
     # garbage nose of frame 0 there, shifting the whole sequence by 0.7 of the picture.
     assert result.transform.anchor_frame == 1
     assert result.frames[1].people[0].body[0, 1] == pytest.approx(ref.people[0].body[0, 1], abs=1e-12)

@@ -5,9 +5,19 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from dynamictrl.errors import PoseError
+from dynamictrl.errors import InputError, PoseError
+from dynamictrl.io.media import load_image, read_video, write_video
 from dynamictrl.pose.align import align_poses
-from dynamictrl.pose.check import check_alignment, check_driving, check_reference, enforce
+from dynamictrl.pose.check import (
+    check_alignment,
+    check_driving,
+    check_reference,
+    enforce,
+    looks_like_pose_render,
+    pose_video_warning,
+    several_people_warning,
+)
+from dynamictrl.pose.render import draw_pose
 from dynamictrl.pose.synthetic import standing_person as person
 from dynamictrl.pose.types import FramePose, PersonPose
 
@@ -45,6 +55,26 @@ def test_reference_missing_hips_or_with_two_people_warns():
     assert len(warnings) == 1 and "right hip, left hip" in warnings[0]
     two = FramePose([person(100, 100, 450, 640, 384), person(300, 100, 450, 640, 384)], 640, 384)
     assert "2 people" in check_reference(two)[0]
+
+
+def test_several_people_in_the_reference_says_which_one_is_animated():
+    tall, small = person(100, 100, 450, 640, 384), person(300, 150, 300, 640, 384)
+    # The tall one spans x 37..163 of 384 px (centre 26%) and y 91..550 of 640 (72%): eyes above the nose.
+    warning = several_people_warning(FramePose([tall, small], 640, 384))
+    assert warning.startswith(
+        "the reference image shows 2 people; the most confident one (centre at x=26% of the width, 72% of the image "
+        "height tall) is animated"
+    )
+    assert "the other (centre at x=78% of the width, 48% of the image height tall) only appear" in warning
+    assert "crop the photo to one person" in warning
+    assert check_reference(FramePose([tall, small], 640, 384)) == [warning]
+    # The first detection is the one animated, whatever its size.
+    assert "the most confident one (centre at x=78%" in several_people_warning(FramePose([small, tall], 640, 384))
+    three = several_people_warning(FramePose([tall, small, person(200, 50, 200, 640, 384)], 640, 384))
+    assert three.startswith("the reference image shows 3 people") and "the others (" in three
+    garbage = person(300, 100, 450, 640, 384, score=0.2)  # DWPose's whole-image fallback: not a person
+    assert several_people_warning(FramePose([tall, garbage], 640, 384)) is None
+    assert several_people_warning(FramePose([tall], 640, 384)) is None
 
 
 def test_driving_person_leaving_the_frame_or_missing_is_reported_with_frame_numbers():
@@ -97,3 +127,45 @@ def test_aligned_skeleton_leaving_the_reference_frame_warns():
     warnings = _run_checks(ref, driving)
     assert any("aligned skeleton leaves the picture" in w for w in warnings)
     assert np.isfinite(align_poses(ref, driving).transform.relative_residual)
+
+
+def _standing_renders(height, width, count=6):
+    """`count` skeleton frames of a person swaying left and right, drawn by `draw_pose`."""
+    frames = []
+    for i in range(count):
+        x = width / 2 + width * 0.05 * np.sin(i)
+        frames.append(
+            draw_pose(FramePose([person(x, height * 0.15, height * 0.7, height, width)], height, width), height, width)
+        )
+    return np.stack(frames)
+
+
+def test_skeleton_renders_look_like_pose_videos(fixtures_dir, tmp_path):
+    renders = sorted((fixtures_dir / "pose-reference").glob("*.png"))
+    assert len(renders) == 15
+    for path in renders:  # the published code's renders, 96x160 to 1360x768, one to several people
+        assert looks_like_pose_render(load_image(path)[None]), path.name
+    # Through H.264 at a small size (as `dynamictrl pose` writes it): chroma subsampling greys the thin limbs.
+    video = write_video(tmp_path / "pose.mp4", _standing_renders(320, 192), fps=8)
+    frames, _ = read_video(video)
+    assert looks_like_pose_render(frames) and pose_video_warning(frames) is None
+    assert looks_like_pose_render(_standing_renders(1360, 768, count=2))
+    # Pose frames of driving frames without anyone are black: still a pose video.
+    assert looks_like_pose_render(np.zeros((4, 64, 48, 3), dtype=np.uint8))
+    # A black-and-white skeleton is black enough but has no colour: not what the model was trained on.
+    grey = _standing_renders(320, 192, count=2).max(axis=-1, keepdims=True).repeat(3, axis=-1)
+    assert not looks_like_pose_render(grey)
+
+
+def test_camera_footage_does_not_look_like_a_pose_video(media_dir):
+    frames, _ = read_video(media_dir / "motion1.mp4", stride=10)
+    assert not looks_like_pose_render(frames)
+    # Darkened to 12%: 70-85% black, still far from a render's 98%.
+    dark = (frames.astype(np.float32) * 0.12).astype(np.uint8)
+    assert not looks_like_pose_render(dark)
+    for name in ("human1.jpg", "human2.jpg"):
+        assert not looks_like_pose_render(load_image(media_dir / name)[None]), name
+    warning = pose_video_warning(frames)
+    assert warning.startswith("--pose-video does not look like a pose video") and "--driving-video" in warning
+    with pytest.raises(InputError, match=r"RGB uint8 \[F, H, W, 3\]"):
+        looks_like_pose_render(frames[0])

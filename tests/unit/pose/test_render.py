@@ -1,4 +1,4 @@
-"""Skeleton drawing: pixel parity with the reference renders, and robustness to odd keypoints."""
+"""Skeleton drawing: pixel parity with the published code's renders, and robustness to odd keypoints."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from dynamictrl.pose.render import HAND_EDGE_COLORS, canvas_size, draw_pose, people_from_reference_dict
+from dynamictrl.pose.render import HAND_EDGE_COLORS, canvas_size, draw_pose, people_from_dwpose_dict
 from dynamictrl.pose.types import FramePose, PersonPose
 
 
@@ -22,11 +22,11 @@ def _expected(fixtures_dir, name):
     return np.asarray(Image.open(fixtures_dir / "pose-reference" / name).convert("RGB"))
 
 
-def test_every_render_case_matches_the_reference_pixel_for_pixel(fixtures_dir):
+def test_every_render_case_matches_the_published_code_pixel_for_pixel(fixtures_dir):
     cases = _cases(fixtures_dir, "render")
     assert len(cases) == 4
     for case in cases:
-        # The fixtures hold float32 network outputs; the reference computes in the dtype it is given.
+        # The fixtures hold float32 network outputs; the published code computes in the dtype it is given.
         pose = FramePose.from_wholebody(
             np.float32(case["raw_keypoints"]), np.float32(case["raw_scores"]), case["height"], case["width"]
         )
@@ -37,13 +37,13 @@ def test_every_render_case_matches_the_reference_pixel_for_pixel(fixtures_dir):
         assert differing == 0, f"{case['name']}: {differing} pixels differ"
 
 
-def test_reference_dict_input_draws_the_same_image(fixtures_dir):
+def test_dwpose_dict_input_draws_the_same_image(fixtures_dir):
     case = _cases(fixtures_dir, "render")[1]  # two people
     pose = FramePose.from_wholebody(
         np.float32(case["raw_keypoints"]), np.float32(case["raw_scores"]), case["height"], case["width"]
     )
     n = len(pose.people)
-    reference_dict = {
+    pose_dict = {
         "bodies": {
             "candidate": np.concatenate([p.body for p in pose.people]),
             "subset": np.zeros((n, 18)),
@@ -56,9 +56,9 @@ def test_reference_dict_input_draws_the_same_image(fixtures_dir):
         "faces": np.stack([p.face for p in pose.people]),
         "faces_score": np.stack([p.face_scores for p in pose.people]),
     }
-    people = people_from_reference_dict(reference_dict)
+    people = people_from_dwpose_dict(pose_dict)
     np.testing.assert_array_equal(people[1].right_hand, pose.people[1].right_hand)
-    np.testing.assert_array_equal(draw_pose(reference_dict, 320, 640), draw_pose(pose, 320, 640))
+    np.testing.assert_array_equal(draw_pose(pose_dict, 320, 640), draw_pose(pose, 320, 640))
 
 
 def test_hand_colours_are_matplotlibs_hsv_ramp():

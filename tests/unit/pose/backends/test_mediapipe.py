@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 import skimage.data
 
+from dynamictrl.io.images import cover_crop
 from dynamictrl.io.media import iter_video_frames, load_image
 from dynamictrl.pose.align import FIT_IDS, align_poses, is_person
+from dynamictrl.pose.backends.mediapipe import FACE_MESH_TO_68, POSE_TO_OPENPOSE, person_from_landmarks
 from dynamictrl.pose.extract import get_extractor
-from dynamictrl.pose.mediapipe_backend import FACE_MESH_TO_68, POSE_TO_OPENPOSE, person_from_landmarks
-from dynamictrl.pose.reference import cover_crop
 from dynamictrl.pose.types import SCORE_THRESHOLD
 
 

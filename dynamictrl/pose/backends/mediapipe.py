@@ -31,9 +31,9 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from ..errors import ModelNotFoundError
-from .extract import PoseExtractor, check_image
-from .types import NUM_HAND, SCORE_THRESHOLD, FramePose, PersonPose
+from ...errors import ModelNotFoundError
+from ..types import NUM_HAND, SCORE_THRESHOLD, FramePose, PersonPose
+from .base import PoseExtractor, check_image
 
 logger = logging.getLogger(__name__)
 

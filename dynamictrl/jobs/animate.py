@@ -1,0 +1,321 @@
+"""The animate job: check, prepare reference and pose, load the model, generate, write the outputs.
+
+`dynamictrl animate` and `dynamictrl demo` (and later the app) are thin wrappers around
+`animate(AnimateOptions(...))`. Everything that can be checked without weights is checked first, in order of cost:
+the options (their own `__post_init__`), the output locations and input files (`preflight`), the model's sizes from
+its `config.json` files, and only then the pose stage and the model load. Outputs are staged and renamed into place
+together at the end, the sidecar last, so an interrupted or failed run leaves nothing half-written and nothing that
+looks complete.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from .._version import __version__
+from ..errors import InputError
+from ..io.atomic import write_json_atomic
+from ..io.images import cover_crop, cover_crop_frames, same_aspect
+from ..io.media import load_image, probe_video, read_video, side_by_side, write_video
+from ..io.outputs import StagedOutputs, check_outputs
+from ..models.geometry import size_limits, validate_size
+from ..options import AnimateOptions
+from ..versions import package_versions
+from .inputs import check_input_files
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class AnimateResult:
+    videos: list[Path]
+    sidecar: Path
+    side_by_side: list[Path] = field(default_factory=list)
+    pose_video: Path | None = None
+    pose_keypoints: Path | None = None
+    frames: npt.NDArray[np.uint8] | None = None  # [num_videos, F, H, W, 3]
+    warnings: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class OutputPlan:
+    """Every file one run writes, known before it starts (so all can be checked up front)."""
+
+    videos: list[Path]
+    side_by_side: list[Path]
+    pose_video: Path | None
+    pose_keypoints: Path | None
+    sidecar: Path
+
+    @classmethod
+    def of(cls, options: AnimateOptions) -> OutputPlan:
+        out = Path(options.out)
+        videos = options.output_paths()
+        pose_stem = out.with_name(f"{out.stem}_pose")
+        with_pose = options.driving_video is not None
+        return cls(
+            videos=videos,
+            side_by_side=[p.with_name(f"{p.stem}_side_by_side.mp4") for p in videos] if options.side_by_side else [],
+            pose_video=pose_stem.with_suffix(".mp4") if with_pose else None,
+            pose_keypoints=pose_stem.with_suffix(".json") if with_pose else None,
+            sidecar=out.with_suffix(".json"),
+        )
+
+    def by_flag(self) -> dict[str, Path | None]:
+        """Each output under a label a user recognises (`--out` and what is derived from it)."""
+        labelled: dict[str, Path | None] = {"--out": self.videos[0]}
+        labelled.update({f"--out (video {i})": p for i, p in enumerate(self.videos[1:], 1)})
+        labelled.update({f"--side-by-side ({p.name})": p for p in self.side_by_side})
+        labelled.update({"--out (pose video)": self.pose_video, "--out (pose keypoints)": self.pose_keypoints})
+        labelled["--out (sidecar)"] = self.sidecar
+        return labelled
+
+
+def _inputs_by_flag(options: AnimateOptions) -> dict[str, Path | None]:
+    return {"--image": options.image, "--pose-video": options.pose_video, "--driving-video": options.driving_video}
+
+
+def preflight(options: AnimateOptions) -> OutputPlan:
+    """Cheap checks before any heavy import or work: output locations, and that the input files are there."""
+    plan = OutputPlan.of(options)
+    check_outputs(plan.by_flag(), _inputs_by_flag(options))
+    check_input_files(_inputs_by_flag(options))
+    return plan
+
+
+def check_model_fits(options: AnimateOptions, resolved: Any) -> None:
+    """Sizes and step count against the model's own configs (read from JSON; no weights are loaded)."""
+    multiple, max_side = size_limits(resolved.config("transformer"), resolved.config("vae"))
+    validate_size(options.height, options.width, multiple, max_side, flags=("--height", "--width"))
+    scheduler = resolved.components["scheduler"] / "scheduler_config.json"
+    train_steps = int(_read_json(scheduler).get("num_train_timesteps", 1000))
+    if options.steps > train_steps:
+        raise InputError(
+            f"--steps {options.steps} exceeds the scheduler's {train_steps} training timesteps; use at most "
+            f"{train_steps} (the published setting is 25)"
+        )
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    import json
+
+    return json.loads(path.read_text())
+
+
+def _fit_pose_frames(frames: npt.NDArray[np.uint8], height: int, width: int) -> npt.NDArray[np.uint8]:
+    """Bring rendered pose frames to the output size with the same cover-crop as the reference image."""
+    if frames.shape[1:3] == (height, width):
+        return frames
+    h, w = frames.shape[1:3]
+    if not same_aspect(height, width, h, w):
+        logger.warning(
+            "Pose video is %dx%d but the output is %dx%d: it is cropped to fit; render it at the output size "
+            "(`dynamictrl pose`) to keep every joint",
+            w,
+            h,
+            width,
+            height,
+        )
+    else:
+        logger.info("Resizing the pose video from %dx%d to %dx%d", w, h, width, height)
+    return cover_crop_frames(frames, height, width)
+
+
+@dataclass
+class PreparedInputs:
+    """What generation needs besides the model; produced without loading any weights."""
+
+    reference: npt.NDArray[np.uint8]  # [H, W, 3], cropped to the output size
+    pose: npt.NDArray[np.uint8]  # [F, H, W, 3], frame 0 = the reference's own pose
+    fps: float  # rate at which the pose frames play the motion at real speed
+    warnings: list[str] = field(default_factory=list)
+    pose_stage: Any = None  # the pose stage's `PreparedPose` with --driving-video
+
+
+def prepare_inputs(options: AnimateOptions) -> PreparedInputs:
+    """Load and validate the reference image and the pose (rendered, or extracted from a driving video)."""
+    image = load_image(options.image)
+    if options.pose_video is not None:
+        info = probe_video(options.pose_video)
+        if info.num_frames < options.num_frames:
+            raise InputError(
+                f"pose video {options.pose_video} has {info.num_frames} frames but --frames is {options.num_frames}; "
+                f"lower --frames to {((info.num_frames - 1) // 4) * 4 + 1} or give a longer pose video"
+            )
+        pose, fps = read_video(options.pose_video, max_frames=options.num_frames)
+        from ..pose.check import pose_video_warning
+
+        warnings = [w for w in [pose_video_warning(pose)] if w]
+        for message in warnings:
+            logger.warning("pose check: %s", message)
+        pose = _fit_pose_frames(pose, options.height, options.width)
+        return PreparedInputs(cover_crop(image, options.height, options.width), pose, fps, warnings)
+
+    from .pose import run_pose_stage
+
+    prepared = run_pose_stage(options, num_frames=options.num_frames)  # logs its own check's warnings
+    return PreparedInputs(prepared.reference_image, prepared.frames, prepared.fps, list(prepared.warnings), prepared)
+
+
+@dataclass
+class LoadedModel:
+    """A configured pipeline and the record of what was loaded (reusable across runs, e.g. by the app)."""
+
+    pipeline: Any
+    info: Any
+
+
+def load_configured_pipeline(options: AnimateOptions, resolved: Any = None) -> LoadedModel:
+    """Load the pipeline and apply the device, dtype, offload, VAE, cache and attention options."""
+    import torch
+
+    from ..io.devices import resolve_device, resolve_dtype
+    from ..pipelines import acceleration
+    from ..pipelines.loading import load_pipeline
+
+    device = resolve_device(options.device)
+    dtype = resolve_dtype(options.dtype, device)
+    pipe, info = load_pipeline(options.model, options.base, torch_dtype=dtype, resolved=resolved)
+    acceleration.place(pipe, device, options.offload)
+    acceleration.configure_vae(pipe, options.vae_tiling, options.vae_slicing)
+    acceleration.enable_cache(pipe, options.cache, options.cache_threshold)
+    acceleration.set_attention_backend(pipe, options.attention_backend)
+    pipe.set_progress_bar_config(disable=options.quiet, desc="denoising")
+    info.device = device
+    if device.type == "cpu" and dtype != torch.float32:
+        logger.warning("%s on the CPU is slow; --dtype float32 is faster there", dtype)
+    return LoadedModel(pipe, info)
+
+
+def animate(options: AnimateOptions, model: LoadedModel | None = None) -> AnimateResult:
+    """Run one animation job end to end; `model` lets callers reuse a loaded pipeline."""
+    timings: dict[str, float] = {}
+    plan = preflight(options)
+
+    resolved = None
+    if model is None:
+        from ..pipelines.loading import resolve_model
+
+        resolved = resolve_model(options.model, options.base)
+        check_model_fits(options, resolved)
+
+    start = time.perf_counter()
+    inputs = prepare_inputs(options)
+    reference, pose, warnings, prepared = inputs.reference, inputs.pose, inputs.warnings, inputs.pose_stage
+    fps = options.fps or inputs.fps
+    timings["prepare_s"] = time.perf_counter() - start
+
+    start = time.perf_counter()
+    if model is None:
+        model = load_configured_pipeline(options, resolved)
+    timings["load_s"] = time.perf_counter() - start
+
+    start = time.perf_counter()
+    frames_u8 = generate(model, options, reference, pose)
+    timings["generate_s"] = time.perf_counter() - start
+
+    start = time.perf_counter()
+    result = AnimateResult(videos=[], sidecar=plan.sidecar, frames=frames_u8, warnings=warnings)
+    with StagedOutputs() as staged:
+        for path, panel_path, video in zip(
+            plan.videos, plan.side_by_side or [None] * len(plan.videos), frames_u8, strict=True
+        ):
+            write_video(staged.path(path), video, fps)
+            result.videos.append(path)
+            if panel_path is not None:
+                panel = side_by_side(np.repeat(reference[None], len(video), axis=0), pose, video)
+                write_video(staged.path(panel_path), panel, fps)
+                result.side_by_side.append(panel_path)
+        if prepared is not None:
+            from ..pose.types import save_keypoints_json
+
+            write_video(staged.path(plan.pose_video), pose, fps)
+            save_keypoints_json(staged.path(plan.pose_keypoints), prepared.keypoints, prepared.metadata())
+            result.pose_video, result.pose_keypoints = plan.pose_video, plan.pose_keypoints
+        timings["write_s"] = time.perf_counter() - start
+        write_json_atomic(staged.path(plan.sidecar), sidecar(options, model, result, fps, timings, prepared))
+    return result
+
+
+def image_latent_scale(options: AnimateOptions, model: LoadedModel) -> float:
+    """The user's `--image-latent-scale`, else the model folder's trained value, else the published convention."""
+    override = options.image_latent_scale
+    if override is None:
+        override = model.info.settings.image_latent_scale
+    return model.pipeline.image_latent_scale(override)
+
+
+def generate(
+    model: LoadedModel, options: AnimateOptions, reference: npt.NDArray[np.uint8], pose: npt.NDArray[np.uint8]
+) -> npt.NDArray[np.uint8]:
+    """Run the pipeline: uint8 videos `[num_videos, F, H, W, 3]`."""
+    import torch
+
+    generator = torch.Generator().manual_seed(options.seed)  # CPU generator: the same noise on every device
+    frames = model.pipeline(
+        image=reference,
+        control_video=pose,
+        prompt=options.prompt,
+        negative_prompt=options.negative_prompt,
+        height=options.height,
+        width=options.width,
+        num_frames=options.num_frames,
+        num_inference_steps=options.steps,
+        guidance_scale=options.guidance,
+        num_videos_per_prompt=options.num_videos,
+        generator=generator,
+        output_type="np",
+        image_latent_scale=image_latent_scale(options, model),
+    ).frames
+    return (np.clip(frames, 0.0, 1.0) * 255.0).round().astype(np.uint8)
+
+
+def sidecar(
+    options: AnimateOptions,
+    model: LoadedModel,
+    result: AnimateResult,
+    fps: float,
+    timings: dict[str, float],
+    prepared: Any,
+) -> dict[str, Any]:
+    """The JSON written beside the video: every setting, the seed, the model files, versions, timings."""
+    frames = result.frames
+    resolved = model.info.model
+    data = {
+        "dynamictrl_version": __version__,
+        "note": options.note,
+        "settings": options.to_json(),
+        "seed": options.seed,
+        "outputs": {
+            "videos": [str(p) for p in result.videos],
+            "side_by_side": [str(p) for p in result.side_by_side],
+            "pose_video": str(result.pose_video) if result.pose_video else None,
+            "pose_keypoints": str(result.pose_keypoints) if result.pose_keypoints else None,
+            "num_frames": int(frames.shape[1]),
+            "height": int(frames.shape[2]),
+            "width": int(frames.shape[3]),
+            "fps": fps,
+        },
+        "model": {
+            "components": resolved.describe(),
+            "sources": resolved.sources,
+            "image_latent_scale": image_latent_scale(options, model),
+        },
+        "runtime": {
+            "device": str(model.info.device),
+            "dtype": str(model.info.dtype).replace("torch.", ""),
+            "timings": {k: round(v, 3) for k, v in timings.items()},
+        },
+        "pose_warnings": result.warnings,
+        "versions": package_versions(),
+    }
+    if prepared is not None:
+        data["pose_stage"] = {**prepared.metadata(), "cache_hit": prepared.cache_hit, "timings": prepared.timings}
+    return data

@@ -1,0 +1,57 @@
+"""Sizes the CogVideoX VAE and transformer can take, checked without importing torch.
+
+The CogVideoX-1.5 VAE compresses 4 frames into one latent frame (plus the first frame on its own), so a video has
+`4k + 1` frames; it compresses 8×8 pixels into one latent pixel and the transformer patches 2×2 latents, so a side
+is a multiple of 16. The 3-D RoPE grid covers `sample_height × 8` pixels (2400 px for CogVideoX-1.5).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..errors import InputError
+
+TEMPORAL_COMPRESSION = 4
+SPATIAL_COMPRESSION = 8
+
+
+def nearest_valid_frames(num_frames: int, temporal_compression: int = TEMPORAL_COMPRESSION) -> int:
+    return temporal_compression * max(1, round((num_frames - 1) / temporal_compression)) + 1
+
+
+def validate_num_frames(
+    num_frames: int, temporal_compression: int = TEMPORAL_COMPRESSION, flag: str = "num_frames"
+) -> None:
+    if not isinstance(num_frames, int) or num_frames < 1 or (num_frames - 1) % temporal_compression:
+        near = nearest_valid_frames(num_frames, temporal_compression) if isinstance(num_frames, int) else 37
+        raise InputError(
+            f"{flag} must be {temporal_compression}k+1 (e.g. 13, 25, 37, 49), got {num_frames}; try {near}"
+        )
+
+
+def validate_size(
+    height: int,
+    width: int,
+    multiple: int = 16,
+    max_side: int | None = None,
+    flags: tuple[str, str] = ("height", "width"),
+) -> None:
+    for name, value in zip(flags, (height, width), strict=True):
+        if not isinstance(value, int) or value <= 0 or value % multiple:
+            near = max(multiple, round(value / multiple) * multiple) if isinstance(value, int) else 768
+            raise InputError(f"{name} must be a positive multiple of {multiple}, got {value}; try {near}")
+        if max_side is not None and value > max_side:
+            raise InputError(f"{name} {value} exceeds the model's maximum of {max_side} px; use a smaller size")
+
+
+def size_limits(
+    transformer_config: dict[str, Any], vae_config: dict[str, Any] | None = None
+) -> tuple[int, int | None]:
+    """(multiple, max side in pixels or None) from a transformer's `config.json` (and its VAE's), no weights read."""
+    blocks = len((vae_config or {}).get("block_out_channels", (0,) * 4))
+    spatial = 2 ** (blocks - 1) if vae_config else SPATIAL_COMPRESSION
+    multiple = spatial * int(transformer_config.get("patch_size", 2))
+    max_side = None
+    if transformer_config.get("patch_size_t") is not None and transformer_config.get("sample_height"):
+        max_side = int(transformer_config["sample_height"]) * spatial
+    return multiple, max_side

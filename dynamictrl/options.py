@@ -1,0 +1,501 @@
+"""Every run option declared once (flag, type, default, help, choices, check): the CLI, the app and sidecars read it.
+
+An `Option` is declared in `OPTIONS`. A job's options object (`AnimateOptions`, `PoseOptions`) is a frozen dataclass
+whose fields name the options they hold with `use(name)`, so the same thing is spelled the same way everywhere
+(`--frames` in `animate` and `pose`, `--strict`, `--pose-backend`...). From a dataclass, `add_arguments(parser, cls)`
+builds the argparse flags and `from_args(cls, args)` the object; the object checks every value in `__post_init__`
+(NaN and inf included) with messages that name the flag the user typed. Nothing here imports torch: a typo is
+refused before any heavy import.
+
+Field names are the keys of the JSON sidecar and stay stable; old flag spellings live on as aliases.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .defaults import PUBLISHED
+from .errors import InputError
+from .io.devices import DTYPES, parse_device
+from .io.hub import BASE_MODEL, DEFAULT_MODEL, KNOWN_MODELS, model_names
+from .models.geometry import TEMPORAL_COMPRESSION, nearest_valid_frames
+from .pipelines.acceleration import CACHE_METHODS, OFFLOAD_MODES
+from .pose.align import ALIGN_MODES, PEOPLE_MODES
+from .pose.driving import ON_SHORT
+from .pose.extract import BACKENDS
+
+Check = Callable[[Any], "str | None"]  # returns what is wrong with a value ("must be > 0"), or None
+
+
+# ------------------------------------------------------------------------------------------------------ checks
+def positive(value: Any) -> str | None:
+    return None if value > 0 else "must be > 0"
+
+
+def non_negative(value: Any) -> str | None:
+    return None if value >= 0 else "must be >= 0"
+
+
+def at_least(low: int) -> Check:
+    return lambda value: None if value >= low else f"must be >= {low}"
+
+
+def multiple_of(step: int) -> Check:
+    def check(value: int) -> str | None:
+        if value > 0 and value % step == 0:
+            return None
+        return f"must be a positive multiple of {step} (try {max(step, round(value / step) * step)})"
+
+    return check
+
+
+def frame_count(value: int) -> str | None:
+    if value >= 1 and (value - 1) % TEMPORAL_COMPRESSION == 0:
+        return None
+    return f"must be {TEMPORAL_COMPRESSION}k+1, e.g. 13, 25, 37 or 49 (try {nearest_valid_frames(value)})"
+
+
+def device_name(value: str) -> str | None:
+    try:
+        parse_device(value)
+    except InputError:
+        return "must be auto, cpu, cuda or cuda:N"
+    return None
+
+
+# ----------------------------------------------------------------------------------------------- declaration
+@dataclass(frozen=True)
+class Option:
+    """One run option. `type` is what a flag's text becomes (int, float, str, Path or bool)."""
+
+    name: str
+    flag: str
+    type: type
+    help: str
+    group: str
+    default: Any = None
+    aliases: tuple[str, ...] = ()
+    choices: tuple[str, ...] | None = None
+    check: Check | None = None
+    required: bool = False
+    negate: bool = False  # a True-by-default bool shown as `--no-...` (its `flag`)
+    shortcuts: tuple[tuple[str, Any, str], ...] = ()  # (flag, value, help): flags that set a fixed value
+    exclusive: str | None = None  # options with the same name here are mutually exclusive
+    metavar: str | None = None
+
+    @property
+    def flags(self) -> tuple[str, ...]:
+        return (self.flag, *self.aliases)
+
+    def parse(self, text: Any) -> Any:
+        """A flag's text → a value of `type` (values that already have the type pass through)."""
+        if text is None or self.type is bool or isinstance(text, self.type) and not isinstance(text, bool):
+            return text
+        try:
+            return self.type(text)
+        except (TypeError, ValueError):
+            kind = {int: "an integer", float: "a number"}.get(self.type, self.type.__name__)
+            raise InputError(f"{self.flag} must be {kind}, got {text!r}") from None
+
+    def validate(self, value: Any) -> None:
+        """Type, finiteness, choices and the option's own check; one-line `InputError` naming the flag."""
+        if value is None:
+            if self.required and not self.exclusive:  # an exclusive group's own rule says which one is needed
+                raise InputError(f"{self.flag} is required")
+            return
+        if self.type is bool:
+            ok = isinstance(value, bool)
+        elif self.type is float:
+            ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        elif self.type is Path:
+            ok = isinstance(value, (str, Path))
+        else:
+            ok = isinstance(value, self.type) and not isinstance(value, bool)
+        if not ok:
+            raise InputError(f"{self.flag} must be {self.type.__name__}, got {value!r}")
+        if isinstance(value, float) and not math.isfinite(value):
+            raise InputError(f"{self.flag} must be a finite number, got {value}")
+        if self.choices is not None and value not in self.choices:
+            raise InputError(f"{self.flag} must be one of {', '.join(self.choices)}, got {value!r}")
+        problem = self.check(value) if self.check else None
+        if problem:
+            raise InputError(f"{self.flag} {problem}, got {value!r}")
+
+
+def _models_help() -> str:
+    return "; ".join(f"{name}: {KNOWN_MODELS[name].description}" for name in model_names())
+
+
+IO, GEN, MEM, POSE = "inputs and outputs", "generation", "memory and speed", "pose extraction (with --driving-video)"
+
+_DECLARED = [
+    # inputs and outputs
+    Option("image", "--image", Path, "reference image: a photo of the person", IO, aliases=("--reference-image",)),
+    Option(
+        "pose_video",
+        "--pose-video",
+        Path,
+        "rendered pose video (frame 0 = the reference's pose)",
+        IO,
+        exclusive="pose source",
+    ),
+    Option(
+        "driving_video", "--driving-video", Path, "video of a person whose motion to copy", IO, exclusive="pose source"
+    ),
+    Option("prompt", "--prompt", str, "describe the person's appearance AND the background", IO),
+    Option(
+        "negative_prompt",
+        "--negative-prompt",
+        str,
+        'negative prompt ("" as published)',
+        IO,
+        default=PUBLISHED.negative_prompt,
+    ),
+    Option("out", "--out", Path, "output .mp4 (default: outputs/<image>_<pose>_seed<seed>.mp4)", IO),
+    Option("out_dir", "--out-dir", Path, "folder for the demo's outputs", IO, default=Path("outputs") / "demo"),
+    Option("side_by_side", "--side-by-side", bool, "also write OUT_side_by_side.mp4", IO, default=False),
+    Option("keypoints", "--keypoints", Path, "keypoints JSON to write (default: --out with .json)", IO),
+    Option(
+        "reference_out",
+        "--reference-out",
+        Path,
+        "also save the cropped reference image that generation uses (.png)",
+        IO,
+    ),
+    # generation
+    Option("model", "--model", str, f"local folder, hub id or name ({_models_help()})", GEN, default=DEFAULT_MODEL),
+    Option("base", "--base", str, "where missing VAE/T5/tokenizer/scheduler come from", GEN, default=BASE_MODEL),
+    Option(
+        "num_frames",
+        "--frames",
+        int,
+        "frames, 4k+1; frame 0 is the reference pose",
+        GEN,
+        default=PUBLISHED.num_frames,
+        aliases=("--num-frames",),
+        check=frame_count,
+    ),
+    Option("height", "--height", int, "output height, multiple of 16", GEN, PUBLISHED.height, check=multiple_of(16)),
+    Option("width", "--width", int, "output width, multiple of 16", GEN, PUBLISHED.width, check=multiple_of(16)),
+    Option("steps", "--steps", int, "denoising steps", GEN, PUBLISHED.steps, check=at_least(1)),
+    Option("guidance", "--guidance", float, "text guidance scale", GEN, PUBLISHED.guidance, check=non_negative),
+    Option("seed", "--seed", int, "random seed", GEN, PUBLISHED.seed, check=non_negative),
+    Option(
+        "fps",
+        "--fps",
+        float,
+        "frame rate of the written video (default: the pose/driving video's, so the motion "
+        f"plays at real speed; the published script always wrote {PUBLISHED.fps:g})",
+        GEN,
+        check=positive,
+    ),
+    Option("num_videos", "--num-videos", int, "videos per run, different noise", GEN, 1, check=at_least(1)),
+    Option(
+        "image_latent_scale",
+        "--image-latent-scale",
+        float,
+        "scale of the reference-image latent (default: the "
+        "model folder's dynamictrl.json, else the published pipeline's: 1.0 for the 1.5 VAE; training used 0.7, "
+        "stock diffusers 1/0.7)",
+        GEN,
+        check=positive,
+    ),
+    # memory and speed
+    Option("device", "--device", str, "auto, cpu, cuda or cuda:N", MEM, default="auto", check=device_name),
+    Option("dtype", "--dtype", str, "auto: bfloat16 on GPU, float32 on CPU", MEM, default="auto", choices=DTYPES),
+    Option(
+        "offload",
+        "--offload",
+        str,
+        "CPU offload: model (one model on the GPU at a time) or sequential (least memory, slowest)",
+        MEM,
+        default="none",
+        choices=OFFLOAD_MODES,
+    ),
+    Option("vae_tiling", "--no-vae-tiling", bool, "decode in one piece", MEM, default=True, negate=True),
+    Option("vae_slicing", "--no-vae-slicing", bool, "decode the batch at once", MEM, default=True, negate=True),
+    Option("cache", "--cache", str, "diffusers step cache", MEM, default="none", choices=CACHE_METHODS),
+    Option("cache_threshold", "--cache-threshold", float, "first-block cache threshold (0.1)", MEM, check=positive),
+    Option("attention_backend", "--attention-backend", str, "diffusers attention backend, e.g. flash, sage", MEM),
+    # pose stage
+    Option(
+        "pose_backend",
+        "--pose-backend",
+        str,
+        "; ".join(f"{k}: {v}" for k, v in BACKENDS.items()),
+        POSE,
+        default="auto",
+        aliases=("--backend",),
+        choices=tuple(BACKENDS),
+    ),
+    Option(
+        "pose_model_dir", "--pose-model-dir", Path, "folder with the DWPose ONNX files (default: the hub cache)", POSE
+    ),
+    Option(
+        "driving_fps",
+        "--driving-fps",
+        float,
+        "resample the driving video to this rate first (default: its own)",
+        POSE,
+        check=positive,
+    ),
+    Option("start", "--start", int, "first driving frame, after resampling", POSE, 0, check=non_negative),
+    Option("stride", "--stride", int, "take every N-th driving frame, after resampling", POSE, 1, check=at_least(1)),
+    Option(
+        "on_short",
+        "--on-short",
+        str,
+        "when the driving video is too short",
+        POSE,
+        default="error",
+        choices=ON_SHORT,
+        shortcuts=(
+            ("--loop", "loop", "too few driving frames: repeat them from the start"),
+            ("--hold-last", "hold-last", "too few driving frames: repeat the last one"),
+        ),
+    ),
+    Option(
+        "align",
+        "--align",
+        str,
+        "linear: the published global rescale; none: draw the driving pose as it is",
+        POSE,
+        default="linear",
+        choices=ALIGN_MODES,
+    ),
+    Option("people", "--people", str, "draw every person or the main one", POSE, "all", choices=PEOPLE_MODES),
+    Option("smooth", "--smooth", float, "temporal smoothing sigma in frames (0: off)", POSE, 0.0, check=non_negative),
+    Option("retarget", "--retarget", bool, "rescale each limb to the reference person's proportions", POSE, False),
+    Option("strict_pose", "--strict", bool, "refuse to go on when the pose check warns", POSE, default=False),
+    Option(
+        "pose_cache_dir",
+        "--pose-cache-dir",
+        Path,
+        "pose cache folder (default: ~/.cache/dynamictrl/pose)",
+        POSE,
+        aliases=("--cache-dir",),
+    ),
+    Option(
+        "pose_cache",
+        "--no-pose-cache",
+        bool,
+        "extract again and do not store the result",
+        POSE,
+        default=True,
+        negate=True,
+        aliases=("--no-cache",),
+    ),
+]
+OPTIONS: dict[str, Option] = {option.name: option for option in _DECLARED}
+
+
+def use(name: str, **overrides: Any) -> Any:
+    """A dataclass field holding option `name` (with per-job `overrides`, e.g. `required=True`, `default=None`)."""
+    option = dataclasses.replace(OPTIONS[name], **overrides) if overrides else OPTIONS[name]
+    return dataclasses.field(default=option.default, metadata={"option": option})
+
+
+def internal(default: Any = None) -> Any:
+    """A field with no flag (set by the program: the demo's note, `--quiet` of the main parser)."""
+    return dataclasses.field(default=default)
+
+
+def options_of(cls: type) -> list[tuple[str, Option]]:
+    """(field name, option) for every field of a job's options class that has a flag."""
+    return [(f.name, f.metadata["option"]) for f in dataclasses.fields(cls) if "option" in f.metadata]
+
+
+class JobOptions:
+    """Base of the job option dataclasses: checks every declared field, then the job's own rules."""
+
+    def __post_init__(self) -> None:
+        for name, option in options_of(type(self)):
+            option.validate(getattr(self, name))
+        self.check()
+
+    def check(self) -> None:
+        """Rules between fields (subclasses)."""
+
+    def to_json(self) -> dict[str, Any]:
+        return {k: (str(v) if isinstance(v, Path) else v) for k, v in dataclasses.asdict(self).items()}
+
+
+# --------------------------------------------------------------------------------------------------- argparse
+def _help(option: Option) -> str:
+    if option.type is bool or option.default in (None, ""):
+        return option.help
+    return f"{option.help} (default: {option.default})"
+
+
+def add_arguments(
+    parser: argparse.ArgumentParser, cls: type, extra_aliases: dict[str, Sequence[str]] | None = None
+) -> None:
+    """Add a flag for every option field of `cls`, in declaration order, grouped as declared.
+
+    Values are parsed and checked by the options object, not by argparse (whose errors are a usage dump), and
+    flags the user did not give are left out of the namespace so that the dataclass defaults apply.
+    """
+    groups: dict[str, Any] = {}
+    exclusive: dict[str, Any] = {}
+    for name, option in options_of(cls):
+        group = groups.get(option.group) or groups.setdefault(option.group, parser.add_argument_group(option.group))
+        if option.exclusive:
+            target = exclusive.get(option.exclusive)
+            if target is None:
+                required = any(o.required for _, o in options_of(cls) if o.exclusive == option.exclusive)
+                target = exclusive.setdefault(option.exclusive, group.add_mutually_exclusive_group(required=required))
+        elif option.shortcuts:
+            target = group.add_mutually_exclusive_group()
+        else:
+            target = group
+        flags = [*option.flags, *(extra_aliases or {}).get(name, ())]
+        common = {"dest": name, "default": argparse.SUPPRESS, "help": _help(option)}
+        if option.type is bool:
+            target.add_argument(*flags, action="store_false" if option.negate else "store_true", **common)
+        else:
+            metavar = option.metavar or ("{" + ",".join(option.choices) + "}" if option.choices else None)
+            required = option.required and not option.exclusive
+            target.add_argument(*flags, required=required, metavar=metavar or name.upper(), **common)
+        for flag, value, text in option.shortcuts:
+            target.add_argument(
+                flag, dest=name, action="store_const", const=value, default=argparse.SUPPRESS, help=text
+            )
+
+
+def from_args(cls: type, args: argparse.Namespace, **extra: Any) -> Any:
+    """The options object for the flags in `args` (as `add_arguments` declared them) plus `extra` fields."""
+    values = {name: option.parse(getattr(args, name)) for name, option in options_of(cls) if hasattr(args, name)}
+    return cls(**values, **extra)
+
+
+# ------------------------------------------------------------------------------------------------ job options
+def _suffix(options: Any, name: str, suffixes: tuple[str, ...]) -> None:
+    value = getattr(options, name)
+    if value is not None and Path(value).suffix.lower() not in suffixes:
+        raise InputError(f"{OPTIONS[name].flag} must end in {' or '.join(suffixes)}, got {value}")
+
+
+@dataclass(frozen=True, kw_only=True)
+class AnimateOptions(JobOptions):
+    """Every setting of one animation run (`dynamictrl animate`); saved verbatim in the JSON sidecar.
+
+    Defaults are the published recommendation (`dynamictrl.defaults.PUBLISHED`). The pose-stage fields apply with
+    `driving_video` only.
+    """
+
+    image: Path = use("image", required=True)
+    pose_video: Path | None = use("pose_video", required=True)
+    driving_video: Path | None = use("driving_video")
+    prompt: str = use("prompt", required=True)
+    negative_prompt: str = use("negative_prompt")
+    out: Path | None = use("out")
+    side_by_side: bool = use("side_by_side")
+    model: str = use("model")
+    base: str = use("base")
+    num_frames: int = use("num_frames")
+    height: int = use("height")
+    width: int = use("width")
+    steps: int = use("steps")
+    guidance: float = use("guidance")
+    seed: int = use("seed")
+    fps: float | None = use("fps")  # None: the pose/driving video's rate, so the motion plays at real speed
+    num_videos: int = use("num_videos")
+    image_latent_scale: float | None = use("image_latent_scale")
+    device: str = use("device")
+    dtype: str = use("dtype")
+    offload: str = use("offload")
+    vae_tiling: bool = use("vae_tiling")
+    vae_slicing: bool = use("vae_slicing")
+    cache: str = use("cache")
+    cache_threshold: float | None = use("cache_threshold")
+    attention_backend: str | None = use("attention_backend")
+    pose_backend: str = use("pose_backend")
+    pose_model_dir: Path | None = use("pose_model_dir")
+    driving_fps: float | None = use("driving_fps")
+    start: int = use("start")
+    stride: int = use("stride")
+    on_short: str = use("on_short")
+    align: str = use("align")
+    people: str = use("people")
+    smooth: float = use("smooth")
+    retarget: bool = use("retarget")
+    strict_pose: bool = use("strict_pose")
+    pose_cache_dir: Path | None = use("pose_cache_dir")
+    pose_cache: bool = use("pose_cache")
+    note: str | None = internal()  # shown in the sidecar, e.g. "tiny random model" for the demo
+    quiet: bool = internal(False)
+
+    def check(self) -> None:
+        if (self.pose_video is None) == (self.driving_video is None):
+            raise InputError("give exactly one of --pose-video (a rendered pose video) or --driving-video")
+        if self.out is None:  # frozen: the derived default is set once, here
+            pose = self.pose_video or self.driving_video
+            name = f"{Path(self.image).stem}_{Path(pose).stem}_seed{self.seed}.mp4"
+            object.__setattr__(self, "out", Path("outputs") / name)
+        _suffix(self, "out", (".mp4",))
+
+    def output_paths(self) -> list[Path]:
+        """The generated videos: OUT, or OUT_0, OUT_1, ... with `num_videos` > 1."""
+        out = Path(self.out)
+        if self.num_videos == 1:
+            return [out]
+        return [out.with_name(f"{out.stem}_{i}{out.suffix}") for i in range(self.num_videos)]
+
+
+@dataclass(frozen=True, kw_only=True)
+class PoseOptions(JobOptions):
+    """Every setting of `dynamictrl pose` (driving video + reference image → aligned pose video and keypoints)."""
+
+    image: Path = use("image", required=True)
+    driving_video: Path = use("driving_video", required=True, exclusive=None)
+    out: Path = use("out", required=True, help="pose video to write (.mp4)")
+    keypoints: Path | None = use("keypoints")
+    reference_out: Path | None = use("reference_out")
+    height: int = use("height")
+    width: int = use("width")
+    num_frames: int | None = use(
+        "num_frames",
+        default=None,
+        help="frames of the pose video, reference pose included, 4k+1 for generation "
+        "(default: every selected driving frame + 1)",
+        check=at_least(1),
+    )
+    device: str = use("device")
+    pose_backend: str = use("pose_backend")
+    pose_model_dir: Path | None = use("pose_model_dir")
+    driving_fps: float | None = use("driving_fps")
+    start: int = use("start")
+    stride: int = use("stride")
+    on_short: str = use("on_short")
+    align: str = use("align")
+    people: str = use("people")
+    smooth: float = use("smooth")
+    retarget: bool = use("retarget")
+    strict_pose: bool = use("strict_pose")
+    pose_cache_dir: Path | None = use("pose_cache_dir")
+    pose_cache: bool = use("pose_cache")
+    quiet: bool = internal(False)
+
+    def check(self) -> None:
+        _suffix(self, "out", (".mp4",))
+        if self.keypoints is None:
+            object.__setattr__(self, "keypoints", Path(self.out).with_suffix(".json"))
+        _suffix(self, "keypoints", (".json",))
+        _suffix(self, "reference_out", (".png", ".jpg", ".jpeg", ".webp"))
+
+
+@dataclass(frozen=True, kw_only=True)
+class DemoOptions(JobOptions):
+    """`dynamictrl demo`: the bundled example at a CPU-sized resolution (320x240), with the bundled pose video."""
+
+    out_dir: Path = use("out_dir")
+    num_frames: int = use("num_frames", default=25, help="frames, 4k+1, at most 25 (the bundled pose video's length)")
+    steps: int = use("steps", default=10)
+    seed: int = use("seed")
+    quiet: bool = internal(False)
