@@ -59,7 +59,6 @@ def main() -> int:
     from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
     from dynamictrl.evaluation import metrics as fm
-    from dynamictrl.evaluation.evaluator import package_versions
     from dynamictrl.evaluation.lpips import LPIPS, lpips_per_frame
     from dynamictrl.evaluation.networks import InceptionI3d, ResNet3D50
     from dynamictrl.evaluation.pose_fidelity import compare_poses, extract_track
@@ -74,6 +73,7 @@ def main() -> int:
     )
     from dynamictrl.io.atomic import write_json_atomic
     from dynamictrl.io.media import read_video
+    from dynamictrl.versions import package_versions
 
     load_at_start = list(os.getloadavg())
     n, size = args.frames, args.size

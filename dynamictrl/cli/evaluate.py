@@ -12,14 +12,15 @@ Compare each generated video with the ground-truth video of the same name (video
 images) and write metrics.json plus report.html into --out.
 
 Protocols (docs/evaluation.md):
-  dynamictrl  DynamiCtrl's published defaults: drop generated frame 0 (the reference pose), pair the rest with
+  dynamictrl  DynamiCtrl's published defaults: drop generated frame 0 (the reference photo's pose), pair the rest with
               the leading ground-truth frames, compare at the generated size; MAE, PSNR, RGB SSIM, LPIPS on
               [-1, 1], FID, FID-VID, StyleGAN-V FVD on 16-frame clips.
   disco       the DisCo TikTok protocol most tables use: frames 1:1, generated resized to the ground truth; DisCo
               L1, PSNR and its legacy overflow PSNR, gray SSIM, VGG-LPIPS on [0, 1], FID, FID-VID, DisCo FVD.
 
 Metric groups: frame (L1/MAE, PSNR, legacy PSNR, SSIM), lpips, fid, fid_vid, fvd, pose (pose fidelity with
-the pose stage), temporal (flicker). Weights that are missing make only their metric unavailable.
+the pose stage), temporal (flicker). Weights that are missing make only their metric unavailable. FID on fewer
+than 2048 frames per set is marked unreliable (fid_reliable: false in metrics.json).
 """
 
 
@@ -31,9 +32,21 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--generated", required=True, type=Path, metavar="DIR", help="folder of generated videos")
-    parser.add_argument("--reference", required=True, type=Path, metavar="DIR", help="folder of ground-truth videos")
     parser.add_argument(
-        "--out", required=True, type=Path, metavar="REPORT_DIR", help="where metrics.json and report.html go"
+        "--ground-truth",
+        "--reference",
+        dest="ground_truth",
+        required=True,
+        type=Path,
+        metavar="DIR",
+        help="folder of ground-truth videos, named like the generated ones (--reference is the old name)",
+    )
+    parser.add_argument(
+        "--out",
+        required=True,
+        type=Path,
+        metavar="REPORT_DIR",
+        help="where metrics.json and report.html go: a new or existing folder outside --generated and --ground-truth",
     )
     parser.add_argument(
         "--protocol",
@@ -52,7 +65,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         type=Path,
         metavar="DIR",
         help="keypoint JSON of the pose videos that drove generation (<name>_pose.json as `animate` writes it, or "
-        "<name>.json as `pose` does); default: poses are re-extracted from the reference videos",
+        "<name>.json as `pose` does); default: poses are re-extracted from the ground-truth videos",
     )
     parser.add_argument(
         "--weights-dir",
@@ -61,7 +74,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         help="folder with metric weight files (also $DYNAMICTRL_METRIC_WEIGHTS and the torch hub cache are searched)",
     )
     parser.add_argument("--pose-backend", default="auto", help="pose extractor of the pose stage (default: auto)")
-    parser.add_argument("--device", default="cpu", help="torch device for the metric networks (default: cpu)")
+    parser.add_argument(
+        "--device", default="cpu", help="torch device for the metric networks: auto, cpu, cuda, cuda:N (default: cpu)"
+    )
     parser.add_argument(
         "--worst", type=int, default=3, metavar="K", help="worst frames shown in the report (default: 3)"
     )
@@ -75,7 +90,7 @@ def run(args: argparse.Namespace) -> int:
     from ..errors import InputError
     from ..evaluation.evaluator import EvaluationConfig, evaluate
     from ..evaluation.protocols import get_protocol
-    from ..evaluation.report import write_report
+    from ..evaluation.report import check_report_dir, write_report
 
     groups = tuple(g.strip() for g in args.metrics.split(",") if g.strip())
     if not groups:
@@ -84,7 +99,7 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"--worst must be >= 0, got {args.worst}")
     config = EvaluationConfig(
         generated_dir=args.generated,
-        reference_dir=args.reference,
+        ground_truth_dir=args.ground_truth,
         protocol=get_protocol(args.protocol),
         poses_dir=args.poses,
         weights_dir=args.weights_dir,
@@ -93,6 +108,8 @@ def run(args: argparse.Namespace) -> int:
         pose_backend=args.pose_backend,
         progress=os.environ.get("TQDM_DISABLE") != "1",
     )
+    # Before any network is loaded or video decoded: a report folder that cannot be written fails now.
+    check_report_dir(args.out, {"--generated": config.generated_dir, "--ground-truth": config.ground_truth_dir})
     result = evaluate(config)
     written = write_report(result, args.out, worst=args.worst)
     data = result.data
@@ -103,7 +120,8 @@ def run(args: argparse.Namespace) -> int:
     )
     for key, value in aggregate.items():
         if isinstance(value, float):
-            print(f"  {key:<20} {value:.6g}")
+            mark = f" (unreliable: {aggregate['fid_note']})" if key == "fid" and "fid_note" in aggregate else ""
+            print(f"  {key:<20} {value:.6g}{mark}")
     pose = aggregate.get("pose")
     if pose:
         print(f"  {'pose pck@0.1':<20} {pose.get('pck@0.1')}")

@@ -1,6 +1,6 @@
 """LPIPS (Zhang et al., CVPR 2018) v0.1, re-implemented in plain torch so it runs without torchvision.
 
-The definition follows richzhang/PerceptualSimilarity `lpips/lpips.py`:
+The definition follows https://github.com/richzhang/PerceptualSimilarity/blob/master/lpips/lpips.py:
 
 1. inputs in [-1, 1] go through the scaling layer `(x - shift) / scale` (shift -0.030, -0.088, -0.188; scale 0.458,
    0.448, 0.450), which maps them to ImageNet-normalised values;
@@ -13,8 +13,9 @@ The definition follows richzhang/PerceptualSimilarity `lpips/lpips.py`:
 Weights: the backbone is the torchvision ImageNet checkpoint (`alexnet-owt-7be5be79.pth`, `vgg16-397923af.pth`),
 the heads the LPIPS v0.1 files (`alex.pth`, `vgg.pth`), all with their published key names.
 
-DisCo's quirk (`tool/metrics/ssim_l1_lpips_psnr.py`): it passes `ToTensor()` images in [0, 1] to `lpips.LPIPS(net=
-"vgg")` without `normalize=True`, so [0, 1] is read as if it were [-1, 1]. `input_convention="disco"` reproduces it.
+DisCo's quirk (https://github.com/Wangt-CN/DisCo/blob/main/tool/metrics/ssim_l1_lpips_psnr.py): it passes
+`ToTensor()` images in [0, 1] to `lpips.LPIPS(net="vgg")` without `normalize=True`, so [0, 1] is read as if it were
+[-1, 1]. `input_convention="disco"` reproduces it.
 """
 
 from __future__ import annotations
@@ -120,19 +121,19 @@ def frames_to_lpips_input(frames: npt.NDArray[np.uint8], convention: InputConven
 def lpips_per_frame(
     model: LPIPS,
     generated: npt.NDArray[np.uint8],
-    reference: npt.NDArray[np.uint8],
+    ground_truth: npt.NDArray[np.uint8],
     *,
     convention: InputConvention = "standard",
     batch_size: int = 4,
     device: str | torch.device = "cpu",
 ) -> npt.NDArray[np.float64]:
     """LPIPS of each frame pair (same-size uint8 `[F, H, W, 3]` videos); `[F]` float64."""
-    if generated.shape != reference.shape:
-        raise ValueError(f"LPIPS needs equal shapes, got {generated.shape} and {reference.shape}")
+    if generated.shape != ground_truth.shape:
+        raise ValueError(f"LPIPS needs equal shapes, got {generated.shape} and {ground_truth.shape}")
     model = model.to(device)
     out = []
     for start in range(0, len(generated), batch_size):
         a = frames_to_lpips_input(generated[start : start + batch_size], convention).to(device)
-        b = frames_to_lpips_input(reference[start : start + batch_size], convention).to(device)
+        b = frames_to_lpips_input(ground_truth[start : start + batch_size], convention).to(device)
         out.append(model(a, b).double().cpu())
     return torch.cat(out).numpy()

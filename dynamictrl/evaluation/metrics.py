@@ -37,65 +37,67 @@ IDENTICAL_PSNR = 100.0
 SSIM_WINDOW = 7
 
 
-def _check_pair(generated: np.ndarray, reference: np.ndarray) -> None:
-    if generated.shape != reference.shape:
-        raise InputError(f"Frame metrics need equal shapes, got {generated.shape} and {reference.shape}")
-    if generated.dtype != np.uint8 or reference.dtype != np.uint8:
-        raise InputError(f"Frame metrics take uint8 frames, got {generated.dtype} and {reference.dtype}")
+def _check_pair(generated: np.ndarray, ground_truth: np.ndarray) -> None:
+    if generated.shape != ground_truth.shape:
+        raise InputError(f"Frame metrics need equal shapes, got {generated.shape} and {ground_truth.shape}")
+    if generated.dtype != np.uint8 or ground_truth.dtype != np.uint8:
+        raise InputError(f"Frame metrics take uint8 frames, got {generated.dtype} and {ground_truth.dtype}")
     if generated.ndim != 4 or generated.shape[-1] != 3:
         raise InputError(f"Frame metrics take RGB videos [F, H, W, 3], got {generated.shape}")
 
 
-def _abs_diff_sums(generated: np.ndarray, reference: np.ndarray, squared: bool) -> npt.NDArray[np.float64]:
+def _abs_diff_sums(generated: np.ndarray, ground_truth: np.ndarray, squared: bool) -> npt.NDArray[np.float64]:
     """Per-frame sum of |a - b| (or (a - b)^2) in exact integer arithmetic, as float64."""
     out = np.empty(len(generated))
-    for i, (a, b) in enumerate(zip(generated, reference, strict=True)):
+    for i, (a, b) in enumerate(zip(generated, ground_truth, strict=True)):
         diff = a.astype(np.int32) - b.astype(np.int32)
         out[i] = float(np.sum(diff * diff if squared else np.abs(diff), dtype=np.int64))
     return out
 
 
-def _per_frame_mse(generated: np.ndarray, reference: np.ndarray) -> npt.NDArray[np.float64]:
-    return _abs_diff_sums(generated, reference, squared=True) / float(generated[0].size)
+def _per_frame_mse(generated: np.ndarray, ground_truth: np.ndarray) -> npt.NDArray[np.float64]:
+    return _abs_diff_sums(generated, ground_truth, squared=True) / float(generated[0].size)
 
 
-def psnr(generated: npt.NDArray[np.uint8], reference: npt.NDArray[np.uint8]) -> npt.NDArray[np.float64]:
+def psnr(generated: npt.NDArray[np.uint8], ground_truth: npt.NDArray[np.uint8]) -> npt.NDArray[np.float64]:
     """PSNR in dB per frame (the fixed DisCo / scikit-image definition, "PSNR*"); 100 for identical frames."""
-    _check_pair(generated, reference)
-    mse = _per_frame_mse(generated, reference)
+    _check_pair(generated, ground_truth)
+    mse = _per_frame_mse(generated, ground_truth)
     out = np.full(len(mse), IDENTICAL_PSNR)
     nonzero = mse > 0
     out[nonzero] = 10.0 * np.log10(255.0**2 / mse[nonzero])
     return out
 
 
-def psnr_disco_legacy(generated: npt.NDArray[np.uint8], reference: npt.NDArray[np.uint8]) -> npt.NDArray[np.float64]:
+def psnr_disco_legacy(
+    generated: npt.NDArray[np.uint8], ground_truth: npt.NDArray[np.uint8]
+) -> npt.NDArray[np.float64]:
     """DisCo's original PSNR with its uint8 overflow, per frame: `20 log10(255 / sqrt(mean((a - b) ** 2)))` in uint8.
 
     `a - b` wraps modulo 256 and so does the square, so the "MSE" is at most 255 and the PSNR at least ~24 dB
     whatever the images. 100 for a zero "MSE", as DisCo returns.
     """
-    _check_pair(generated, reference)
+    _check_pair(generated, ground_truth)
     out = np.empty(len(generated))
-    for i, (a, b) in enumerate(zip(generated, reference, strict=True)):
+    for i, (a, b) in enumerate(zip(generated, ground_truth, strict=True)):
         wrapped = a - b  # uint8 - uint8 stays uint8: wraps modulo 256 (the bug, on purpose)
         mse = float(np.mean(wrapped * wrapped))  # the square wraps modulo 256 as well
         out[i] = IDENTICAL_PSNR if mse == 0 else 20.0 * math.log10(255.0 / math.sqrt(mse))
     return out
 
 
-def l1_disco(generated: npt.NDArray[np.uint8], reference: npt.NDArray[np.uint8]) -> npt.NDArray[np.float64]:
+def l1_disco(generated: npt.NDArray[np.uint8], ground_truth: npt.NDArray[np.uint8]) -> npt.NDArray[np.float64]:
     """DisCo's L1 per frame: mean of `|a - b| / (H * W)` over pixels and channels, on 0-255 values."""
-    _check_pair(generated, reference)
+    _check_pair(generated, ground_truth)
     height, width = generated.shape[1:3]
-    mean_abs = _abs_diff_sums(generated, reference, squared=False) / float(generated[0].size)
+    mean_abs = _abs_diff_sums(generated, ground_truth, squared=False) / float(generated[0].size)
     return mean_abs / float(height * width)
 
 
-def mae(generated: npt.NDArray[np.uint8], reference: npt.NDArray[np.uint8]) -> npt.NDArray[np.float64]:
+def mae(generated: npt.NDArray[np.uint8], ground_truth: npt.NDArray[np.uint8]) -> npt.NDArray[np.float64]:
     """Mean absolute error per frame with pixel values in [0, 1]."""
-    _check_pair(generated, reference)
-    return _abs_diff_sums(generated, reference, squared=False) / float(generated[0].size) / 255.0
+    _check_pair(generated, ground_truth)
+    return _abs_diff_sums(generated, ground_truth, squared=False) / float(generated[0].size) / 255.0
 
 
 def to_gray(frames: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8]:
@@ -131,18 +133,18 @@ def _ssim_plane(x: npt.NDArray[np.uint8], y: npt.NDArray[np.uint8], data_range: 
 
 def ssim(
     generated: npt.NDArray[np.uint8],
-    reference: npt.NDArray[np.uint8],
+    ground_truth: npt.NDArray[np.uint8],
     mode: SsimMode = "gray",
 ) -> npt.NDArray[np.float64]:
     """SSIM per frame, equal to scikit-image's `structural_similarity` with default arguments (see module doc)."""
-    _check_pair(generated, reference)
+    _check_pair(generated, ground_truth)
     if min(generated.shape[1:3]) < SSIM_WINDOW:
         raise InputError(f"SSIM needs frames of at least {SSIM_WINDOW}x{SSIM_WINDOW}, got {generated.shape[1:3]}")
     if mode == "gray":
-        planes_a, planes_b, channels = to_gray(generated), to_gray(reference), 1
+        planes_a, planes_b, channels = to_gray(generated), to_gray(ground_truth), 1
     elif mode == "rgb":
         planes_a = np.moveaxis(generated, -1, 1).reshape(-1, *generated.shape[1:3])
-        planes_b = np.moveaxis(reference, -1, 1).reshape(-1, *reference.shape[1:3])
+        planes_b = np.moveaxis(ground_truth, -1, 1).reshape(-1, *ground_truth.shape[1:3])
         channels = 3
     else:
         raise ValueError(f"SSIM mode must be 'gray' or 'rgb', got {mode!r}")

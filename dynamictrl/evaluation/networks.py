@@ -4,11 +4,14 @@ torchvision cannot be installed next to the CPU torch we pin, so the networks th
 each with exactly the state-dict keys of the file it is meant to load:
 
 - `AlexNetFeatures`, `VGG16Features`: torchvision's `alexnet().features` / `vgg16().features` (keys
-  `features.<i>.weight`), tapped at the ReLUs LPIPS uses (richzhang/PerceptualSimilarity `pretrained_networks.py`).
-- `InceptionI3d`: the Kinetics-400 I3D of piergiaj/pytorch-i3d, the layout of `i3d_pretrained_400.pt` that DisCo
-  (`tool/metrics/inception3d.py`) and MCVD load for FVD. TensorFlow-style "same" padding is computed per input.
-- `ResNet3D50`: the 3D-ResNet-50 (shortcut B) of kenshohara/3D-ResNets-PyTorch, the layout of
-  `resnet-50-kinetics.pth` that DisCo (`tool/metrics/resnet3d.py`) loads for FID-VID.
+  `features.<i>.weight`), tapped at the ReLUs LPIPS uses
+  (https://github.com/richzhang/PerceptualSimilarity/blob/master/lpips/pretrained_networks.py).
+- `InceptionI3d`: the Kinetics-400 I3D of https://github.com/piergiaj/pytorch-i3d, the layout of
+  `i3d_pretrained_400.pt` that DisCo (https://github.com/Wangt-CN/DisCo/blob/main/tool/metrics/inception3d.py)
+  and MCVD load for FVD. TensorFlow-style "same" padding is computed per input.
+- `ResNet3D50`: the 3D-ResNet-50 (shortcut B) of https://github.com/kenshohara/3D-ResNets-PyTorch, the layout of
+  `resnet-50-kinetics.pth` that DisCo (https://github.com/Wangt-CN/DisCo/blob/main/tool/metrics/resnet3d.py)
+  loads for FID-VID.
 
 `load_weights` checks that a file fits the module exactly; a file that does not fit makes the metric unavailable
 (`MetricUnavailableError`) instead of silently computing a different metric.

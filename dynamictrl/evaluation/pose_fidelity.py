@@ -19,7 +19,7 @@ Metrics (per video, and per body part):
   frame.
 - `keypoint_jitter`: mean norm of the second difference (acceleration) of each keypoint over three consecutive
   frames where it is confident, divided by the person's size: shaky, flickering limbs raise it. Reported for the
-  generated and the driving video (`_reference`), since real motion has acceleration too.
+  generated and the driving video (`keypoint_jitter_reference`), since real motion has acceleration too.
 
 The headline numbers are over the 18 body keypoints. Hands and face are 110 of the 128 points and would otherwise
 dominate them, and the offline backend loses them on soft or blurry frames even when the body is right; they are
@@ -267,7 +267,7 @@ def extract_track(
 def load_pose_json(path: str | os.PathLike, min_score: float, height: int, width: int) -> PoseTrack:
     """The main person of each frame of a pose-stage keypoints file (`dynamictrl pose` writes it next to the video).
 
-    Its frames are the pose video's: frame 0 is the reference image's pose, then the aligned driving poses,
+    Its frames are the pose video's: frame 0 is the reference photo's pose, then the aligned driving poses,
     normalised to the generated size, so frame k pairs with generated frame k.
     """
     try:

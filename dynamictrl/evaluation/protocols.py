@@ -5,11 +5,15 @@ comparable to another computed under the same one. A protocol fixes frame select
 compared at, the colour range each network sees, the metric variants and the clips of the video metrics. Every
 `metrics.json` records the full protocol next to the numbers.
 
-- `disco`: the DisCo TikTok protocol (Wangt-CN/DisCo `gen_eval.sh`, `tool/metrics/*`,
+- `disco`: the DisCo TikTok protocol (https://github.com/Wangt-CN/DisCo: `gen_eval.sh`, `tool/metrics/*`,
   `tool/video/gen_gifs_for_fvd.py`), which MagicAnimate, Animate Anyone, Champ, UniAnimate, Animate-X and
   StableAnimator tables follow.
-- `dynamictrl`: what the published DynamiCtrl code's defaults imply (gulucaptain/DynamiCtrl README and
+- `dynamictrl`: what the published code's defaults imply (https://github.com/gulucaptain/DynamiCtrl: README,
   `scripts/dynamictrl_inference.py`, `utils/pre_process.py`), with the standard (non-DisCo) metric definitions.
+
+"reference" in this project is the person's photo; what generated videos are compared with is the ground truth.
+The one exception is the stored value `resolution="reference"` (the ground truth's size), kept so that saved
+`metrics.json` files stay comparable. Each protocol's `sources` lists the URLs it follows.
 """
 
 from __future__ import annotations
@@ -34,15 +38,17 @@ class Protocol:
     description: str
     # --- frame selection
     drop_generated_prefix: int
-    """Generated frames discarded before pairing (DynamiCtrl's frame 0 renders the reference image's own pose)."""
+    """Generated frames discarded before pairing (DynamiCtrl's frame 0 renders the reference photo's own pose)."""
     frame_count: FrameCountPolicy
-    """`exact`: generated and reference must have the same number of frames. `leading`: the reference may be longer
-    (the whole driving video); its first frames are used, as the published code animates the first N driving frames."""
+    """`exact`: generated and ground truth must have the same number of frames. `leading`: the ground truth may be
+    longer (the whole driving video); its first frames are used, as the published code animates the first N driving
+    frames."""
     # --- resolution
     resolution: Resolution
-    """`reference`: generated frames are resized to the ground truth's size (DisCo: `cv2.resize`, bilinear).
-    `generated`: the ground truth is scaled to cover the generated size and centre-cropped, as DynamiCtrl's
-    `pre_process.py` does to the reference image (PIL bilinear with antialias)."""
+    """`reference` (the stored name; it means the ground truth): generated frames are resized to the ground truth's
+    size (DisCo: `cv2.resize`, bilinear; `dynamictrl.io.images.resize_frames`). `generated`: the ground truth is
+    scaled to cover the generated size and centre-cropped as the published code's `utils/pre_process.py` treats the
+    reference photo (`dynamictrl.io.images.cover_crop_frames`)."""
     # --- frame metrics
     ssim_mode: Literal["gray", "rgb"]
     l1_variant: Literal["disco", "mae"]
@@ -107,7 +113,7 @@ PROTOCOLS: dict[str, Protocol] = {
         name="dynamictrl",
         description=(
             "DynamiCtrl's published defaults: the generated frame 0 (the reference image's own pose) is dropped, "
-            "generated frame k+1 pairs with driving frame k at sample stride 1 (the reference may be the whole, "
+            "generated frame k+1 pairs with driving frame k at sample stride 1 (the ground truth may be the whole, "
             "longer driving video); compared at the generated size (ground truth scaled to cover it and centre-"
             "cropped, as the published pre-processing does); standard metrics: MAE, PSNR, RGB SSIM, AlexNet- and "
             "VGG-LPIPS on [-1, 1]; FID on all frames; FID-VID (3D-ResNet-50) and FVD (StyleGAN-V TorchScript I3D) "

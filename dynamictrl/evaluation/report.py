@@ -1,8 +1,12 @@
 """Write an evaluation: `metrics.json` for machines, `report.html` (+ `figures/*.png`) for people.
 
 The HTML page shows the protocol, the aggregate numbers, metrics that could not run and why, per-file problems, a
-bar chart per metric over videos, and the worst frame (lowest SSIM) of the worst videos side by side with the
-ground truth and their difference. Every file is written atomically; plots use matplotlib's Agg backend.
+bar chart per metric over videos, a table of every video's values (scrolling sideways inside the page when it is
+wider), and the worst frame (lowest SSIM) of the worst videos side by side with the ground truth and their
+difference. Every file is written atomically; plots use matplotlib's Agg backend.
+
+`check_report_dir` is meant to run before any network is loaded or video decoded: a report folder that cannot be
+written should fail the run at once, not after the metrics were computed.
 """
 
 from __future__ import annotations
@@ -10,13 +14,17 @@ from __future__ import annotations
 import html
 import io
 import math
+import os
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from ..errors import InputError
 from ..io.atomic import write_bytes_atomic, write_json_atomic, write_text_atomic
-from .evaluator import EvaluationResult, Thumbnail
+from ..io.outputs import check_outputs
+from .evaluator import EvaluationResult
+from .measure import Thumbnail
 
 # Metrics charted per video: (path into a video's metrics, direction that is better).
 BAR_METRICS: tuple[tuple[tuple[str, ...], str], ...] = (
@@ -89,7 +97,7 @@ def worst_case_figure(thumb: Thumbnail) -> bytes:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    gen, ref = thumb.generated, thumb.reference
+    gen, ref = thumb.generated, thumb.ground_truth
     diff = np.abs(gen.astype(np.int16) - ref.astype(np.int16)).mean(axis=-1)
     aspect = gen.shape[1] / gen.shape[0]
     figure, axes = plt.subplots(1, 3, figsize=(3 * 3 * aspect + 0.5, 3.4))
@@ -129,16 +137,26 @@ def render_html(data: dict[str, Any], figures: dict[str, str]) -> str:
         "<!doctype html><html><head><meta charset='utf-8'><title>dynamictrl evaluation</title>",
         "<style>body{font-family:sans-serif;margin:2em;max-width:1200px}table{border-collapse:collapse;margin:1em 0}"
         "td,th{border:1px solid #ccc;padding:3px 8px;font-size:13px;text-align:right}th{background:#f0f0f0}"
-        "td.l,th.l{text-align:left}.err{color:#b00}.warn{color:#a60}img{max-width:100%}</style></head><body>",
+        "td.l,th.l{text-align:left}.err{color:#b00}.warn{color:#a60}img{max-width:100%}"
+        ".scroll{overflow-x:auto;max-width:100%}</style></head><body>",
         f"<h1>Evaluation ({html.escape(protocol['name'])} protocol)</h1>",
         f"<p>{html.escape(protocol['description'])}</p>",
-        f"<p>Generated: <code>{html.escape(data['generated_dir'])}</code> &nbsp; Reference: "
+        f"<p>Generated: <code>{html.escape(data['generated_dir'])}</code> &nbsp; Ground truth: "
         f"<code>{html.escape(data['reference_dir'])}</code> &nbsp; {html.escape(data['created'])}</p>",
         "<h2>Aggregate</h2><table><tr><th class='l'>metric</th><th>value</th></tr>",
     ]
-    for key, value in _flatten(data["aggregate"]).items():
-        parts.append(f"<tr><td class='l'>{html.escape(key)}</td><td>{_format(value)}</td></tr>")
+    aggregate = data["aggregate"]
+    unreliable_fid = aggregate.get("fid_reliable") is False
+    for key, value in _flatten(aggregate).items():
+        mark = (
+            " <span class='warn'>(unreliable: too few frames, see below)</span>"
+            if key == "fid" and unreliable_fid
+            else ""
+        )
+        parts.append(f"<tr><td class='l'>{html.escape(key)}</td><td>{_format(value)}{mark}</td></tr>")
     parts.append("</table>")
+    if unreliable_fid:
+        parts.append(f"<p class='warn'>{html.escape(str(aggregate.get('fid_note', 'FID is unreliable')))}</p>")
     if data["unavailable"]:
         parts.append("<h2>Not computed</h2><ul>")
         parts += [f"<li><b>{html.escape(k)}</b>: {html.escape(v)}</li>" for k, v in data["unavailable"].items()]
@@ -159,12 +177,15 @@ def render_html(data: dict[str, Any], figures: dict[str, str]) -> str:
         parts.append(f"<h2>Per video</h2><img src='{figures['bars']}' alt='per-video metrics'>")
     rows = {n: _flatten(v.get("metrics", {})) for n, v in data["videos"].items() if v.get("status") == "ok"}
     columns = [c for c in dict.fromkeys(k for r in rows.values() for k in r) if not c.startswith("pose.parts.")]
-    if rows:
-        parts.append("<table><tr><th class='l'>video</th>" + "".join(f"<th>{html.escape(c)}</th>" for c in columns))
+    if rows:  # one column per metric: wider than the page with every group on, so it scrolls inside its box
+        parts.append(
+            "<div class='scroll'><table><tr><th class='l'>video</th>"
+            + "".join(f"<th>{html.escape(c)}</th>" for c in columns)
+        )
         for name, row in rows.items():
             cells = "".join(f"<td>{_format(row.get(c))}</td>" for c in columns)
             parts.append(f"<tr><td class='l'>{html.escape(name)}</td>{cells}</tr>")
-        parts.append("</table>")
+        parts.append("</table></div>")
     worst = [k for k in figures if k.startswith("worst")]
     if worst:
         parts.append("<h2>Worst cases: the lowest-SSIM frames (one per video, worst first)</h2>")
@@ -186,8 +207,13 @@ def render_html(data: dict[str, Any], figures: dict[str, str]) -> str:
 
 
 def write_report(result: EvaluationResult, out_dir: str | Path, *, worst: int = 3) -> dict[str, Path]:
-    """Write `metrics.json`, `report.html` and `figures/`; returns the paths written."""
+    """Write `metrics.json`, `report.html` and `figures/`; returns the paths written.
+
+    The folder is checked first (`check_report_dir`), so nothing is half-written into a place that cannot hold it.
+    """
     out = Path(out_dir)
+    data = result.data
+    check_report_dir(out, {"--generated": Path(data["generated_dir"]), "--ground-truth": Path(data["reference_dir"])})
     written: dict[str, Path] = {}
     written["metrics"] = write_json_atomic(out / "metrics.json", result.data)
     figures: dict[str, str] = {}
@@ -202,3 +228,24 @@ def write_report(result: EvaluationResult, out_dir: str | Path, *, worst: int = 
         figures[f"worst_{rank}"] = relative
     written["report"] = write_text_atomic(out / "report.html", render_html(result.data, figures))
     return written
+
+
+def check_report_dir(out_dir: str | os.PathLike, inputs: dict[str, Path], flag: str = "--out") -> None:
+    """`InputError` unless `out_dir` can become the report folder: not an existing file, neither one of the `inputs`
+    folders (flag -> folder) nor inside one, and `metrics.json` in it writable (`dynamictrl.io.outputs.check_outputs`:
+    no file where a parent folder should be, and the nearest existing folder writable, which is tried by creating and
+    removing a hidden file there: root ignores permission bits but not a read-only mount). Nothing else is created.
+    """
+    out = Path(out_dir)
+    if out.is_file():
+        raise InputError(f"{flag} {out_dir} is a file; give a folder for metrics.json and report.html")
+    resolved = out.resolve()
+    for input_flag, folder in inputs.items():
+        source = Path(folder).resolve()
+        if resolved == source:
+            raise InputError(f"{flag} {out_dir} is the {input_flag} folder; write the report to another folder")
+        if source in resolved.parents:
+            raise InputError(
+                f"{flag} {out_dir} is inside the {input_flag} folder {folder}; write the report elsewhere"
+            )
+    check_outputs({flag: out / "metrics.json"})

@@ -61,16 +61,16 @@ def _sample(image: np.ndarray, flow: np.ndarray) -> np.ndarray:
 
 
 def warping_errors(
-    generated: npt.NDArray[np.uint8], reference: npt.NDArray[np.uint8]
+    generated: npt.NDArray[np.uint8], ground_truth: npt.NDArray[np.uint8]
 ) -> tuple[float | None, float | None]:
-    """(warp error of `generated`, warp error of `reference`) with flow from `reference`; equal-shape videos."""
+    """(warp error of `generated`, warp error of `ground_truth`) with flow from `ground_truth`; equal-shape videos."""
     import cv2
 
-    if generated.shape != reference.shape:
-        raise ValueError(f"warping_errors needs equal shapes, got {generated.shape} and {reference.shape}")
-    if len(reference) < 2:
+    if generated.shape != ground_truth.shape:
+        raise ValueError(f"warping_errors needs equal shapes, got {generated.shape} and {ground_truth.shape}")
+    if len(ground_truth) < 2:
         return None, None
-    gen_small, ref_small = _downscale(generated), _downscale(reference)
+    gen_small, ref_small = _downscale(generated), _downscale(ground_truth)
     gray = [cv2.cvtColor(np.ascontiguousarray(f), cv2.COLOR_RGB2GRAY) for f in ref_small]
     gen_total = ref_total = 0.0
     pairs = 0

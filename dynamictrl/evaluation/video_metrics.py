@@ -104,8 +104,9 @@ def frechet_distance_from_features(features1: npt.ArrayLike, features2: npt.Arra
 def clip_starts(num_frames: int, length: int, stride: int, *, disco_skip_last: bool = False) -> list[int]:
     """First frames of the `length`-frame clips taken every `stride` frames.
 
-    `disco_skip_last` reproduces DisCo's `tool/video/gen_gifs_for_fvd.py`, whose loop `range(begin, end - frames_len)`
-    never starts a clip at the last possible frame (N - 16 clips from N frames, not N - 15).
+    `disco_skip_last` reproduces DisCo's https://github.com/Wangt-CN/DisCo/blob/main/tool/video/gen_gifs_for_fvd.py,
+    whose loop `range(begin, end - frames_len)` never starts a clip at the last possible frame (N - 16 clips from
+    N frames, not N - 15).
     """
     if length < 1 or stride < 1:
         raise ValueError(f"clip length and stride must be >= 1, got {length}, {stride}")

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import CheckpointError, InputError, ModelNotFoundError
-from ..io.hub import BASE_MODEL, DEFAULT_MODEL, KNOWN_MODELS, fetch, known_name, model_names
+from ..io.hub import BASE_MODEL, DEFAULT_MODEL, KNOWN_MODELS, fetch, known_name, looks_like_repo_id, model_names
 from ..models.checkpoint import WEIGHTS_INDEX_SUFFIX, safetensors_names
 
 if TYPE_CHECKING:
@@ -161,22 +161,25 @@ def resolve_model(
     return resolved
 
 
-def check_weight_files(folder: Path, model: str) -> None:
-    """Read every safetensors header in `folder` (cheap): a truncated or random file is named, not a traceback."""
-    for path in sorted(folder.glob("*.safetensors")):
-        try:
-            safetensors_names(path)
-        except Exception as exc:  # SafetensorError, OSError: a header that cannot be parsed
-            raise CheckpointError(
-                f"{path} is corrupt or incomplete ({type(exc).__name__}); delete it and re-download "
-                f"(`dynamictrl download {known_name(model)}`), or pass a folder with intact weights"
-            ) from exc
+def _refetch_hint(model: str) -> str:
+    if model.lower() in KNOWN_MODELS or looks_like_repo_id(model):
+        return f"delete it and re-download (`dynamictrl download {known_name(model)}`)"
+    return "replace it with an intact copy"
 
 
-def _load_component(loader, folder: Path, model: str, **kwargs: Any):
-    """`loader(folder, **kwargs)` after checking the folder's weight files, so a corrupt one is named in one line."""
-    check_weight_files(folder, model)
-    return loader(folder, **kwargs)
+def check_weight_files(resolved: ResolvedModel) -> None:
+    """Read every safetensors header of every component (cheap, before anything loads): a truncated or random file
+    is named in one line, not a `SafetensorError` traceback after the other components have loaded."""
+    folders = {"transformer": resolved.transformer, **resolved.components}
+    for component, folder in folders.items():
+        for path in sorted(folder.glob("*.safetensors")):
+            try:
+                safetensors_names(path)
+            except Exception as exc:  # SafetensorError, OSError: a header that cannot be parsed
+                model = resolved.sources.get(component, str(folder))
+                raise CheckpointError(
+                    f"{path} is corrupt or incomplete ({type(exc).__name__}); {_refetch_hint(model)}"
+                ) from exc
 
 
 @dataclass
@@ -214,15 +217,12 @@ def load_pipeline(
     dtype = torch_dtype or torch.float32
     if resolved is None:
         resolved = resolve_model(model, base, cache_dir=cache_dir, local_files_only=local_files_only)
-    c, sources = resolved.components, resolved.sources
+    check_weight_files(resolved)
+    c = resolved.components
     logger.info("Loading DynamiCtrl transformer from %s", resolved.transformer)
-    transformer = _load_component(
-        DynamiCtrlTransformer.from_pretrained, resolved.transformer, sources["transformer"], torch_dtype=dtype
-    )
-    vae = _load_component(AutoencoderKLCogVideoX.from_pretrained, c["vae"], sources["vae"], torch_dtype=dtype)
-    text_encoder = _load_component(
-        T5EncoderModel.from_pretrained, c["text_encoder"], sources["text_encoder"], dtype=dtype
-    )
+    transformer = DynamiCtrlTransformer.from_pretrained(resolved.transformer, torch_dtype=dtype)
+    vae = AutoencoderKLCogVideoX.from_pretrained(c["vae"], torch_dtype=dtype)
+    text_encoder = T5EncoderModel.from_pretrained(c["text_encoder"], dtype=dtype)
     tokenizer = AutoTokenizer.from_pretrained(c["tokenizer"])
     scheduler_config = CogVideoXDPMScheduler.load_config(c["scheduler"])
     scheduler = CogVideoXDPMScheduler.from_config(scheduler_config, timestep_spacing="trailing")

@@ -1,9 +1,12 @@
 """`python -m dynamictrl evaluate` on small folders made from the fixture dance video.
 
 The folders hold a good pair, a degraded pair, a pair of different sizes, and four broken cases (frame counts that
-differ, an unreadable video, a generated video with no reference, a reference with no generated video). The run
-must report each broken case per file, compute everything else, and write metrics.json and the HTML report. No
+differ, an unreadable video, a generated video with no ground truth, a ground truth with no generated video). The
+run must report each broken case per file, compute everything else, and write metrics.json and the HTML report. No
 real LPIPS/FVD/FID-VID weights exist here, so those must be listed as unavailable with the file to get.
+
+Arguments that cannot work (a file where a folder is expected, a report folder that cannot be written or that is an
+input folder) must fail before anything is computed: exit 1, one line on stderr, no traceback, nothing written.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -43,7 +47,7 @@ def folders(tmp_path_factory, dance):
     import cv2
 
     root = tmp_path_factory.mktemp("cli_eval")
-    gen, ref = root / "generated", root / "reference"
+    gen, ref = root / "generated", root / "ground_truth"
     good, other = dance[:8], dance[8:]
     write_video(ref / "good.mp4", good, 16)
     write_video(gen / "good.mp4", good, 16)
@@ -65,7 +69,7 @@ def test_evaluate_writes_metrics_and_report_and_reports_bad_files(folders, tmp_p
     proc = _run(
         "evaluate",
         "--generated", str(folders / "generated"),
-        "--reference", str(folders / "reference"),
+        "--ground-truth", str(folders / "ground_truth"),
         "--protocol", "disco",
         "--pose-backend", "mediapipe-body",
         "--out", str(out),
@@ -88,6 +92,8 @@ def test_evaluate_writes_metrics_and_report_and_reports_bad_files(folders, tmp_p
     aggregate = data["aggregate"]
     assert aggregate["videos_evaluated"] == 3 and aggregate["frames_evaluated"] == 24
     assert aggregate["fid"] > 0 and aggregate["fid_samples"] == 24
+    # 24 frames are far fewer than the 2048 FID needs: the number is kept but marked.
+    assert aggregate["fid_reliable"] is False and "fewer than 2048" in aggregate["fid_note"]
     # Pose fidelity with the pose stage: the good copy follows its driving pose exactly, the blurred one less.
     assert good["pose"]["pck@0.05"] == 1.0 and good["pose"]["pose_distance"] == pytest.approx(0.0, abs=1e-9)
     assert 0 < aggregate["pose"]["pck@0.1"] <= 1.0
@@ -101,12 +107,14 @@ def test_evaluate_writes_metrics_and_report_and_reports_bad_files(folders, tmp_p
 
     html = (out / "report.html").read_text()
     assert "figures/per_video.png" in html and "different frame counts" in html and "vgg16-397923af.pth" in html
+    assert "(unreliable" in html and "<div class='scroll'>" in html
     assert (out / "figures" / "per_video.png").stat().st_size > 5000
     assert len(list((out / "figures").glob("worst_*.png"))) == 3
     assert "wrote" in proc.stdout and "file problem(s)" in proc.stdout
 
 
 def test_dynamictrl_protocol_pairs_after_the_reference_frame(folders, dance, tmp_path):
+    """Also the old spelling `--reference` of `--ground-truth`."""
     gen, ref = tmp_path / "g", tmp_path / "r"
     # Frame folders (lossless PNG), so a correct pairing gives identical frames.
     for i, frame in enumerate(dance):  # the whole driving video
@@ -130,7 +138,7 @@ def test_dynamictrl_protocol_pairs_after_the_reference_frame(folders, dance, tmp
     [
         ("missing", "--generated folder not found"),
         ("unmatched", "No generated video has a reference"),
-        ("device", "--device 'tpu0' is not a torch device"),
+        ("device", "--device must be auto, cpu, cuda or cuda:N, got 'tpu0'"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_1(tmp_path, dance, case, expected):
@@ -147,3 +155,85 @@ def test_bad_input_is_one_line_and_exit_1(tmp_path, dance, case, expected):
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith("error:") and expected in lines[0]
     assert not (tmp_path / "o" / "metrics.json").exists()
+
+
+def _assert_refused(proc: subprocess.CompletedProcess, *expected: str) -> None:
+    assert proc.returncode == 1, proc.stderr
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error:"), proc.stderr
+    assert "Traceback" not in proc.stderr
+    for text in expected:
+        assert text in lines[0], lines[0]
+
+
+@pytest.fixture
+def pair(tmp_path, dance) -> tuple[Path, Path]:
+    gen, gt = tmp_path / "g", tmp_path / "gt"
+    write_video(gen / "x.mp4", dance[:2], 16)
+    write_video(gt / "x.mp4", dance[:2], 16)
+    return gen, gt
+
+
+def _listing(root: Path) -> list[str]:
+    return sorted(str(p.relative_to(root)) for p in root.rglob("*"))
+
+
+@pytest.mark.parametrize("flag", ["--generated", "--ground-truth"])
+def test_a_video_file_where_a_folder_is_expected(tmp_path, pair, flag):
+    gen, gt = pair
+    given = {"--generated": gen, "--ground-truth": gt}
+    given[flag] = given[flag] / "x.mp4"
+    before = _listing(tmp_path)
+    out = tmp_path / "o"
+    proc = _run("evaluate", "--generated", str(given["--generated"]), "--ground-truth", str(given["--ground-truth"]),
+                "--out", str(out), home=tmp_path / "torch_home")  # fmt: skip
+    _assert_refused(proc, f"{flag} {given[flag]} is a file", "give the folder")
+    assert _listing(tmp_path) == before
+
+
+@pytest.mark.parametrize("case", ["file", "generated", "inside_ground_truth", "under_a_file"])
+def test_a_report_folder_that_cannot_be_one_is_refused_before_any_work(tmp_path, pair, case):
+    gen, gt = pair
+    (tmp_path / "notes.txt").write_text("keep me")
+    out, expected = {
+        "file": (tmp_path / "notes.txt", "is a file; give a folder"),
+        "generated": (gen, "is the --generated folder"),
+        "inside_ground_truth": (gt / "report", "is inside the --ground-truth folder"),
+        "under_a_file": (tmp_path / "notes.txt" / "report", "is a file, not a folder"),
+    }[case]
+    before = _listing(tmp_path)
+    proc = _run("evaluate", "--generated", str(gen), "--ground-truth", str(gt), "--out", str(out),
+                home=tmp_path / "torch_home")  # fmt: skip
+    _assert_refused(proc, f"--out {out}", expected)
+    assert _listing(tmp_path) == before and (tmp_path / "notes.txt").read_text() == "keep me"
+
+
+def _unwritable_folder(tmp_path: Path) -> Path:
+    """A folder this process cannot create files in: a read-only folder, or (root ignores permission bits) /sys,
+    which is read-only for root too, as a read-only bind mount is."""
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o555)
+    for candidate in (locked, Path("/sys")):
+        try:
+            fd, probe = tempfile.mkstemp(dir=candidate)
+        except OSError:
+            return candidate
+        os.close(fd)
+        os.unlink(probe)
+    pytest.skip("no unwritable folder on this machine")
+
+
+def test_an_unwritable_report_location_is_refused_before_any_work(tmp_path, pair):
+    gen, gt = pair
+    parent = _unwritable_folder(tmp_path)
+    out = parent / "dynamictrl-evaluate-test" / "report"
+    try:
+        proc = _run("evaluate", "--generated", str(gen), "--ground-truth", str(gt), "--out", str(out),
+                    home=tmp_path / "torch_home")  # fmt: skip
+        _assert_refused(proc, f"--out {out}", f"cannot write in {parent}", "choose a folder you can write to")
+        assert not (parent / "dynamictrl-evaluate-test").exists()
+        if parent != Path("/sys"):
+            assert list(parent.iterdir()) == []
+    finally:
+        (tmp_path / "locked").chmod(0o755)

@@ -26,7 +26,7 @@ def test_still_video_has_no_flicker(dance):
     assert frame_difference(dance[:1]) is None
 
 
-def test_flicker_is_caught_relative_to_the_reference(dance):
+def test_flicker_is_caught_relative_to_the_ground_truth(dance):
     flicker = dance.astype(np.int16)
     flicker[1::2] += 25  # every other frame brighter: the classic generation flicker
     flicker = np.clip(flicker, 0, 255).astype(np.uint8)

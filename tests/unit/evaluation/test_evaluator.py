@@ -1,4 +1,4 @@
-"""Protocols, pairing/alignment, discovery, and `evaluate()` with every metric group that has weights here."""
+"""`evaluate()` with every metric group that has weights here, and the checks of `EvaluationConfig`."""
 
 from __future__ import annotations
 
@@ -11,73 +11,19 @@ import torch
 from torch import nn
 
 from dynamictrl.errors import InputError
-from dynamictrl.evaluation.evaluator import (
-    EvaluationConfig,
-    align_pair,
-    cover_crop_to,
-    discover_videos,
-    evaluate,
-    read_frames,
-)
-from dynamictrl.evaluation.protocols import PROTOCOLS, get_protocol
+from dynamictrl.evaluation.discovery import read_frames
+from dynamictrl.evaluation.evaluator import EvaluationConfig, evaluate
+from dynamictrl.evaluation.protocols import PROTOCOLS
 from dynamictrl.evaluation.report import write_report
 from dynamictrl.io.media import read_video, save_image, write_video
 
-DISCO, DYNAMICTRL = PROTOCOLS["disco"], PROTOCOLS["dynamictrl"]
+DISCO = PROTOCOLS["disco"]
 
 
 def _video(frames: int, height: int = 24, width: int = 16, value: int = 0) -> np.ndarray:
     out = np.full((frames, height, width, 3), value, np.uint8)
     out[:, :, :, 0] = np.arange(frames, dtype=np.uint8)[:, None, None]  # frame index in the red channel
     return out
-
-
-def test_get_protocol_lists_the_valid_names():
-    assert get_protocol("disco") is DISCO
-    with pytest.raises(InputError, match="disco, dynamictrl"):
-        get_protocol("tiktok")
-    assert json.dumps(DYNAMICTRL.to_dict())  # the protocol is saved in metrics.json
-
-
-def test_disco_pairs_frames_one_to_one_and_resizes_generated_to_reference():
-    generated, reference = _video(5, 12, 8), _video(5, 24, 16)
-    gen, ref, notes = align_pair(generated, reference, DISCO, 5)
-    assert gen.shape == ref.shape == (5, 24, 16, 3) and np.array_equal(ref, reference)  # reference untouched
-    assert any("different sizes" in n for n in notes)
-    with pytest.raises(InputError, match="different frame counts: 5 generated .* vs 7 reference"):
-        align_pair(generated, _video(6), DISCO, 7)
-
-
-def test_dynamictrl_drops_the_reference_pose_frame_and_uses_leading_reference_frames():
-    generated, reference = _video(5), _video(9)
-    gen, ref, notes = align_pair(generated, reference[:5], DYNAMICTRL, 9)
-    # Generated frame k + 1 pairs with driving frame k.
-    assert gen[:, 0, 0, 0].tolist() == [1, 2, 3, 4] and ref[:, 0, 0, 0].tolist() == [0, 1, 2, 3]
-    assert notes == ["reference has 9 frames; its first 4 are used"]
-    with pytest.raises(InputError, match="fewer than the 4 generated"):
-        align_pair(generated, reference[:3], DYNAMICTRL, 3)
-    with pytest.raises(InputError, match="drops the first 1"):
-        align_pair(generated[:1], reference, DYNAMICTRL, 9)
-
-
-def test_cover_crop_keeps_the_centre_like_the_published_preprocessing():
-    frame = np.zeros((1, 40, 40, 3), np.uint8)
-    frame[:, :, 15:25] = 255  # a centred vertical bar
-    out = cover_crop_to(frame, 40, 20)  # portrait target: scale 1, crop 10 px on each side
-    assert out.shape == (1, 40, 20, 3)
-    assert out[0, 20, 5:15].min() == 255 and out[0, 20, :4].max() == 0
-
-
-def test_discovery_matches_videos_and_frame_folders(tmp_path):
-    write_video(tmp_path / "clip_a.mp4", _video(3, 32, 32), 8)
-    (tmp_path / "clip_b").mkdir()
-    for i in range(3):
-        save_image(tmp_path / "clip_b" / f"{i}.png", _video(3, 32, 32)[i])
-    (tmp_path / "notes.txt").write_text("not a video")
-    found = discover_videos(tmp_path)
-    assert list(found) == ["clip_a", "clip_b"]
-    assert read_frames(found["clip_b"]).shape == (3, 32, 32, 3)
-    assert read_frames(found["clip_a"], max_frames=2).shape == (2, 32, 32, 3)
 
 
 class _TinyI3D(nn.Module):
@@ -101,10 +47,10 @@ def folders(tmp_path_factory, media_dir):
     frames, _ = read_video(media_dir / "motion1.mp4", max_frames=36)
     frames = np.stack([cv2.resize(f, (72, 128), interpolation=cv2.INTER_AREA) for f in frames])
     (root / "gen").mkdir()
-    (root / "ref").mkdir()
+    (root / "gt").mkdir()
     for name, part in (("a", frames[:18]), ("b", frames[18:])):
-        write_video(root / "ref" / f"{name}.mp4", part, 16)
-    generated = {name: read_frames(root / "ref" / f"{name}.mp4") for name in ("a", "b")}
+        write_video(root / "gt" / f"{name}.mp4", part, 16)
+    generated = {name: read_frames(root / "gt" / f"{name}.mp4") for name in ("a", "b")}
     weights = root / "weights"
     weights.mkdir()
     torch.manual_seed(0)
@@ -130,7 +76,7 @@ def test_evaluate_fvd_and_frame_metrics_end_to_end(folders, tmp_path, monkeypatc
     def run(folder, metrics):
         config = EvaluationConfig(
             generated_dir=folder,
-            reference_dir=root / "ref",
+            ground_truth_dir=root / "gt",
             protocol=protocol,
             weights_dir=weights,
             metrics=metrics,
@@ -160,17 +106,23 @@ def test_evaluate_fvd_and_frame_metrics_end_to_end(folders, tmp_path, monkeypatc
 
 def test_evaluate_rejects_bad_arguments(tmp_path):
     (tmp_path / "gen").mkdir()
-    (tmp_path / "ref").mkdir()
+    (tmp_path / "gt").mkdir()
     with pytest.raises(InputError, match="--generated folder not found"):
-        EvaluationConfig(tmp_path / "missing", tmp_path / "ref", DISCO)
+        EvaluationConfig(tmp_path / "missing", tmp_path / "gt", DISCO)
+    (tmp_path / "clip.mp4").write_bytes(b"")
+    with pytest.raises(InputError, match=r"--ground-truth .*clip\.mp4 is a file; give the folder"):
+        EvaluationConfig(tmp_path / "gen", tmp_path / "clip.mp4", DISCO)
+    with pytest.raises(InputError, match="--device must be auto, cpu, cuda or cuda:N"):
+        EvaluationConfig(tmp_path / "gen", tmp_path / "gt", DISCO, device="tpu0")
+    assert EvaluationConfig(tmp_path / "gen", tmp_path / "gt", DISCO, device="cpu").device == "cpu"
     with pytest.raises(InputError, match="Unknown metric group"):
-        EvaluationConfig(tmp_path / "gen", tmp_path / "ref", DISCO, metrics=("psnr",))
+        EvaluationConfig(tmp_path / "gen", tmp_path / "gt", DISCO, metrics=("psnr",))
     with pytest.raises(InputError, match="No videos"):
-        evaluate(EvaluationConfig(tmp_path / "gen", tmp_path / "ref", DISCO, progress=False))
+        evaluate(EvaluationConfig(tmp_path / "gen", tmp_path / "gt", DISCO, progress=False))
     write_video(tmp_path / "gen" / "x.mp4", _video(3, 32, 32), 8)
-    write_video(tmp_path / "ref" / "y.mp4", _video(3, 32, 32), 8)
+    write_video(tmp_path / "gt" / "y.mp4", _video(3, 32, 32), 8)
     with pytest.raises(InputError, match="same name"):
-        evaluate(EvaluationConfig(tmp_path / "gen", tmp_path / "ref", DISCO, progress=False))
+        evaluate(EvaluationConfig(tmp_path / "gen", tmp_path / "gt", DISCO, progress=False))
 
 
 def test_evaluate_pose_fidelity_against_the_pose_stage_keypoints(tmp_path, media_dir):
@@ -184,7 +136,7 @@ def test_evaluate_pose_fidelity_against_the_pose_stage_keypoints(tmp_path, media
     frames = np.stack([cv2.resize(f, (180, 320), interpolation=cv2.INTER_AREA) for f in frames])
     for i, frame in enumerate(frames):
         save_image(tmp_path / "gen" / "clip" / f"{i}.png", frame)
-        save_image(tmp_path / "ref" / "clip" / f"{i}.png", frame)
+        save_image(tmp_path / "gt" / "clip" / f"{i}.png", frame)
     extractor = get_extractor("mediapipe-body")
     poses = list(extractor.extract_sequence(iter(frames)))
     extractor.close()
@@ -193,7 +145,7 @@ def test_evaluate_pose_fidelity_against_the_pose_stage_keypoints(tmp_path, media
     (tmp_path / "poses" / "clip.json").write_text('{"settings": "the animate sidecar, not keypoints"}')
     config = EvaluationConfig(
         generated_dir=tmp_path / "gen",
-        reference_dir=tmp_path / "ref",
+        ground_truth_dir=tmp_path / "gt",
         protocol=DISCO,
         poses_dir=tmp_path / "poses",
         metrics=("pose",),
