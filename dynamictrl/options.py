@@ -208,6 +208,14 @@ _DECLARED = [
     ),
     # memory and speed
     Option("device", "--device", str, "auto, cpu, cuda or cuda:N", MEM, default="auto", check=device_name),
+    Option(
+        "cpu_threads",
+        "--cpu-threads",
+        int,
+        "torch threads on the CPU (default: min(4, cores)); the same count gives the same video bit for bit",
+        MEM,
+        check=at_least(1),
+    ),
     Option("dtype", "--dtype", str, "auto: bfloat16 on GPU, float32 on CPU", MEM, default="auto", choices=DTYPES),
     Option(
         "offload",
@@ -343,7 +351,8 @@ def add_arguments(
     """
     groups: dict[str, Any] = {}
     exclusive: dict[str, Any] = {}
-    for name, option in options_of(cls):
+    order = list(dict.fromkeys(option.group for option in _DECLARED))
+    for name, option in sorted(options_of(cls), key=lambda item: order.index(item[1].group)):
         group = groups.get(option.group) or groups.setdefault(option.group, parser.add_argument_group(option.group))
         if option.exclusive:
             target = exclusive.get(option.exclusive)
@@ -382,7 +391,26 @@ def _suffix(options: Any, name: str, suffixes: tuple[str, ...]) -> None:
 
 
 @dataclass(frozen=True, kw_only=True)
-class AnimateOptions(JobOptions):
+class PoseStageOptions(JobOptions):
+    """The pose-stage fields `animate --driving-video` and `pose` share (`jobs.pose.run_pose_stage` reads them)."""
+
+    pose_backend: str = use("pose_backend")
+    pose_model_dir: Path | None = use("pose_model_dir")
+    driving_fps: float | None = use("driving_fps")
+    start: int = use("start")
+    stride: int = use("stride")
+    on_short: str = use("on_short")
+    align: str = use("align")
+    people: str = use("people")
+    smooth: float = use("smooth")
+    retarget: bool = use("retarget")
+    strict_pose: bool = use("strict_pose")
+    pose_cache_dir: Path | None = use("pose_cache_dir")
+    pose_cache: bool = use("pose_cache")
+
+
+@dataclass(frozen=True, kw_only=True)
+class AnimateOptions(PoseStageOptions):
     """Every setting of one animation run (`dynamictrl animate`); saved verbatim in the JSON sidecar.
 
     Defaults are the published recommendation (`dynamictrl.defaults.PUBLISHED`). The pose-stage fields apply with
@@ -408,6 +436,7 @@ class AnimateOptions(JobOptions):
     num_videos: int = use("num_videos")
     image_latent_scale: float | None = use("image_latent_scale")
     device: str = use("device")
+    cpu_threads: int | None = use("cpu_threads")
     dtype: str = use("dtype")
     offload: str = use("offload")
     vae_tiling: bool = use("vae_tiling")
@@ -415,19 +444,6 @@ class AnimateOptions(JobOptions):
     cache: str = use("cache")
     cache_threshold: float | None = use("cache_threshold")
     attention_backend: str | None = use("attention_backend")
-    pose_backend: str = use("pose_backend")
-    pose_model_dir: Path | None = use("pose_model_dir")
-    driving_fps: float | None = use("driving_fps")
-    start: int = use("start")
-    stride: int = use("stride")
-    on_short: str = use("on_short")
-    align: str = use("align")
-    people: str = use("people")
-    smooth: float = use("smooth")
-    retarget: bool = use("retarget")
-    strict_pose: bool = use("strict_pose")
-    pose_cache_dir: Path | None = use("pose_cache_dir")
-    pose_cache: bool = use("pose_cache")
     note: str | None = internal()  # shown in the sidecar, e.g. "tiny random model" for the demo
     quiet: bool = internal(False)
 
@@ -449,7 +465,7 @@ class AnimateOptions(JobOptions):
 
 
 @dataclass(frozen=True, kw_only=True)
-class PoseOptions(JobOptions):
+class PoseOptions(PoseStageOptions):
     """Every setting of `dynamictrl pose` (driving video + reference image → aligned pose video and keypoints)."""
 
     image: Path = use("image", required=True)
@@ -467,19 +483,6 @@ class PoseOptions(JobOptions):
         check=at_least(1),
     )
     device: str = use("device")
-    pose_backend: str = use("pose_backend")
-    pose_model_dir: Path | None = use("pose_model_dir")
-    driving_fps: float | None = use("driving_fps")
-    start: int = use("start")
-    stride: int = use("stride")
-    on_short: str = use("on_short")
-    align: str = use("align")
-    people: str = use("people")
-    smooth: float = use("smooth")
-    retarget: bool = use("retarget")
-    strict_pose: bool = use("strict_pose")
-    pose_cache_dir: Path | None = use("pose_cache_dir")
-    pose_cache: bool = use("pose_cache")
     quiet: bool = internal(False)
 
     def check(self) -> None:

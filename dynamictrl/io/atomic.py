@@ -2,6 +2,9 @@
 
 Everything is written to a temporary sibling in the target folder and renamed into place with `os.replace`, which
 is atomic on POSIX and Windows when source and target are on the same file system (a sibling always is).
+
+Temporary files come from `tempfile.mkstemp`, which creates them private (0600). Before the rename they get the mode
+a plain `open()` would have given (`0o666 & ~umask`), so a web server or another user can read what we publish.
 """
 
 from __future__ import annotations
@@ -16,23 +19,59 @@ from pathlib import Path
 from typing import Any
 
 
-@contextlib.contextmanager
-def atomic_path(target: str | os.PathLike, suffix: str | None = None) -> Iterator[Path]:
-    """Yield a temporary path next to `target`; on success rename it to `target`, on error delete it.
+def current_umask() -> int:
+    """The process umask, read without changing it where the OS allows (Linux `/proc`), else by set-and-restore.
 
-    `suffix` defaults to the target's suffix.
+    `os.umask` can only be read by setting it; in between, a file another thread creates would get the wrong mode.
     """
-    target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    # Hidden, unique, and ending in the real suffix: writers that pick a format from the extension still work.
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def default_file_mode() -> int:
+    """Mode a new file gets from `open()` under the current umask (0o644 under the usual 0o022)."""
+    return 0o666 & ~current_umask()
+
+
+def temp_sibling(target: Path, suffix: str | None = None) -> Path:
+    """Create an empty hidden temporary file next to `target` and return its path (the folder must exist).
+
+    Hidden, unique, and ending in the real suffix (`suffix` defaults to the target's): writers that pick a format
+    from the extension still work, and a folder listing or glob of `*.mp4` never shows a half-written file.
+    """
     fd, tmp = tempfile.mkstemp(
         prefix=f".{target.name}.partial-", suffix=target.suffix if suffix is None else suffix, dir=target.parent
     )
     os.close(fd)
-    real_tmp = Path(tmp)
+    return Path(tmp)
+
+
+def publish(tmp: Path, target: Path) -> None:
+    """Give `tmp` the mode of a freshly `open()`ed file and rename it to `target` (atomic, replaces it)."""
+    os.chmod(tmp, default_file_mode())
+    os.replace(tmp, target)
+
+
+@contextlib.contextmanager
+def atomic_path(target: str | os.PathLike, suffix: str | None = None) -> Iterator[Path]:
+    """Yield a temporary path next to `target`; on success rename it to `target`, on error delete it.
+
+    `suffix` defaults to the target's suffix. The final file has the usual mode for the umask (see `publish`).
+    """
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    real_tmp = temp_sibling(target, suffix)
     try:
         yield real_tmp
-        os.replace(real_tmp, target)
+        publish(real_tmp, target)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             real_tmp.unlink()
@@ -65,7 +104,8 @@ def _json_default(obj: Any) -> Any:
 def atomic_dir(target: str | os.PathLike) -> Iterator[Path]:
     """Yield `<target>.tmp/`; on success move it to `target` (replacing an old one), on error remove it.
 
-    Used for checkpoints and model folders, which are many files that must appear together.
+    Used for checkpoints and model folders, which are many files that must appear together. The folder is made with
+    `mkdir` (not `tempfile.mkdtemp`, which would make it 0700), so it gets the usual mode for the umask.
     """
     target = Path(target)
     tmp = target.with_name(target.name + ".tmp")

@@ -7,8 +7,12 @@ the file and says what to do.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import math
 import os
+import struct
+import warnings
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,11 +40,22 @@ def _existing_file(path: str | os.PathLike, what: str) -> Path:
 
 
 # ----------------------------------------------------------------------------------------------------- images
+MAX_IMAGE_PIXELS = 64_000_000
+"""Largest image `load_image` decodes at full size (8000 x 8000): a bigger PNG would take gigabytes for nothing (the
+model sees a few megapixels at most). Bigger JPEGs are decoded at 1/2, 1/4 or 1/8 scale instead (libjpeg's cheap
+DCT scaling, `Image.draft`); other formats are refused with the size to resize to."""
+
+
 def load_image(path: str | os.PathLike) -> npt.NDArray[np.uint8]:
-    """Read an image file as RGB uint8 `[H, W, 3]`, applying its EXIF orientation (phone photos)."""
+    """Read an image file as RGB uint8 `[H, W, 3]`, applying its EXIF orientation (phone photos).
+
+    Images over `MAX_IMAGE_PIXELS` are reduced while decoding (JPEG) or refused with an `InputError`; PIL's own
+    decompression-bomb warning and error never reach the user.
+    """
     p = _existing_file(path, "Image")
     try:
-        with Image.open(p) as img:
+        with _open_image(p) as img:
+            _reduce_large(img, p)
             img = ImageOps.exif_transpose(img)
             if img.mode in ("RGBA", "LA") or (img.mode == "P" and "transparency" in img.info):
                 # Composite transparency on white instead of letting it turn black.
@@ -48,8 +63,64 @@ def load_image(path: str | os.PathLike) -> npt.NDArray[np.uint8]:
                 background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
                 img = Image.alpha_composite(background, rgba)
             return np.asarray(img.convert("RGB"), dtype=np.uint8).copy()
+    except InputError:
+        raise
+    except Image.DecompressionBombError as exc:  # raised while decoding by a few plugins (GIF frames, TIFF tiles)
+        side = math.isqrt(MAX_IMAGE_PIXELS)
+        raise InputError(f"{p} is too large to decode safely ({exc}); resize it to at most {side}x{side} px") from exc
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
         raise MediaError(f"{p} is not a readable image ({type(exc).__name__}); give a PNG, JPEG or WebP file") from exc
+
+
+def _open_image(p: Path) -> Image.Image:
+    """`Image.open` (lazy: reads the header only) without PIL's decompression-bomb warning or error.
+
+    PIL warns above `Image.MAX_IMAGE_PIXELS` and refuses above twice that before we can look at the size; our own,
+    lower limit (`_reduce_large`) applies instead. For a file PIL refuses, the format's plugin is opened directly,
+    which parses the header only (what `Image.open` does before its check).
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        try:
+            return Image.open(p)
+        except Image.DecompressionBombError:
+            pass
+    Image.init()
+    with open(p, "rb") as fp:
+        prefix = fp.read(16)
+    for fmt in Image.ID:
+        factory, accept = Image.OPEN[fmt]
+        result = accept(prefix) if accept else True
+        if result and not isinstance(result, str):
+            with contextlib.suppress(SyntaxError, IndexError, TypeError, struct.error, OSError):
+                return factory(str(p), str(p))
+    raise UnidentifiedImageError(f"cannot identify image file {p}")
+
+
+def _reduce_large(img: Image.Image, p: Path) -> None:
+    """Keep `img` (still lazy) within `MAX_IMAGE_PIXELS`: JPEG by decoding at a reduced scale, others refused."""
+    width, height = img.size
+    if width * height <= MAX_IMAGE_PIXELS:
+        return
+    if img.format in ("JPEG", "MPO"):
+        scale = next((s for s in (2, 4, 8) if math.ceil(width / s) * math.ceil(height / s) <= MAX_IMAGE_PIXELS), 8)
+        img.draft("RGB", (math.ceil(width / scale), math.ceil(height / scale)))
+        if img.size[0] * img.size[1] <= MAX_IMAGE_PIXELS:
+            logger.info(
+                "%s is %dx%d px (%.0f MP); decoding it at 1/%d scale (%dx%d)",
+                p,
+                width,
+                height,
+                width * height / 1e6,
+                width // img.size[0],
+                *img.size,
+            )
+            return
+    factor = math.sqrt(MAX_IMAGE_PIXELS / (width * height))
+    raise InputError(
+        f"{p} is {width}x{height} px ({width * height / 1e6:.0f} MP), over the {MAX_IMAGE_PIXELS / 1e6:.0f} MP limit; "
+        f"resize it to at most {math.floor(width * factor)}x{math.floor(height * factor)} px"
+    )
 
 
 def save_image(path: str | os.PathLike, image: npt.NDArray[np.uint8] | Image.Image) -> Path:
@@ -63,13 +134,19 @@ def save_image(path: str | os.PathLike, image: npt.NDArray[np.uint8] | Image.Ima
 # ----------------------------------------------------------------------------------------------------- videos
 @dataclass(frozen=True)
 class VideoInfo:
-    """What a video file holds. `num_frames` is counted by decoding when the container does not say."""
+    """What a video file holds. `num_frames` is counted by decoding when the container does not say.
+
+    `width` and `height` are the displayed (upright) size: a phone clip stored as 1920x1080 with a 90 degree display
+    rotation reports 1080x1920, the shape the readers below return. `rotation` is that display rotation in degrees
+    counter-clockwise (PyAV's `VideoFrame.rotation`), 0 for most files.
+    """
 
     path: Path
     width: int
     height: int
     fps: float
     num_frames: int
+    rotation: int = 0
 
     @property
     def duration(self) -> float:
@@ -96,39 +173,127 @@ def _stream_fps(stream) -> float:
     return float(rate) if rate else 0.0
 
 
-def iter_video_frames(path: str | os.PathLike) -> Iterator[npt.NDArray[np.uint8]]:
-    """Decode every frame of a video as RGB uint8 `[H, W, 3]`, one at a time (constant memory)."""
+@dataclass(frozen=True)
+class _Orientation:
+    """How to turn a stored frame into the displayed one, from the container's display matrix.
+
+    The matrix (ISO/IEC 14496-12 `tkhd`, FFmpeg's `AV_FRAME_DATA_DISPLAYMATRIX`: 9 int32, a b u / c d v / x y w,
+    a-d in 16.16 fixed point) maps a stored pixel (x, y), y pointing down, to the displayed (a*x + c*y, b*x + d*y)
+    up to a shift. A phone held upright writes a=0, b=1, c=-1, d=0 ("rotate 90" clockwise; PyAV rotation -90).
+    """
+
+    transpose: bool = False
+    flip_rows: bool = False
+    flip_cols: bool = False
+    rotation: int = 0
+
+    def apply(self, frame: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8]:
+        if self.transpose:
+            frame = frame.transpose(1, 0, 2)
+        if self.flip_rows:
+            frame = frame[::-1]
+        if self.flip_cols:
+            frame = frame[:, ::-1]
+        if frame.flags.c_contiguous:
+            return frame
+        return np.ascontiguousarray(frame)
+
+    def display_size(self, width: int, height: int) -> tuple[int, int]:
+        return (height, width) if self.transpose else (width, height)
+
+
+_UPRIGHT = _Orientation()
+
+
+def _frame_orientation(frame, p: Path) -> _Orientation:
+    """The display orientation a decoded PyAV frame carries (identity when it has no display matrix)."""
     import av
 
+    rotation = int(round(getattr(frame, "rotation", 0) or 0))
+    matrix = None
+    for side_data in frame.side_data:
+        if side_data.type == av.sidedata.sidedata.Type.DISPLAYMATRIX:
+            matrix = np.frombuffer(bytes(side_data), dtype=np.int32)
+    if matrix is None or len(matrix) != 9:
+        if rotation == 0:
+            return _UPRIGHT
+        # No readable matrix but a rotation (older PyAV): no flips; an odd quarter turn swaps the axes.
+        matrix = np.array([0] * 9, dtype=np.int32)
+        cos, sin = round(math.cos(math.radians(rotation))), round(math.sin(math.radians(rotation)))
+        # PyAV's rotation r is counter-clockwise: a = d = cos r, b = -sin r, c = sin r.
+        matrix[0], matrix[1], matrix[3], matrix[4] = cos * 65536, -sin * 65536, sin * 65536, cos * 65536
+    a, b, c, d = (float(v) / 65536.0 for v in matrix[[0, 1, 3, 4]])
+    # Snap to the nearest quarter turn: these eight cases are exact array operations (no resampling).
+    if abs(a) + abs(d) >= abs(b) + abs(c):
+        orientation = _Orientation(False, d < 0, a < 0, rotation)
+        exact = abs(b) + abs(c) < 1e-3
+    else:
+        # displayed x' = c*y, y' = b*x: the displayed rows follow stored columns.
+        orientation = _Orientation(True, b < 0, c < 0, rotation)
+        exact = abs(a) + abs(d) < 1e-3
+    if not exact:
+        logger.warning("%s has a display rotation of %d degrees; using the nearest quarter turn", p, rotation)
+    return orientation
+
+
+def _decode_upright(container, p: Path) -> Iterator[npt.NDArray[np.uint8]]:
+    """Decode the first video stream of an open container as upright RGB frames."""
+    import av
+
+    stream = container.streams.video[0]
+    stream.thread_type = "AUTO"
+    orientation = None
+    try:
+        for frame in container.decode(stream):
+            if orientation is None:
+                orientation = _frame_orientation(frame, p)
+            yield orientation.apply(frame.to_ndarray(format="rgb24"))
+    except (av.error.InvalidDataError, av.error.FFmpegError) as exc:
+        raise MediaError(f"{p} is corrupt: decoding failed ({exc}); re-encode or re-download it") from exc
+
+
+def iter_video_frames(path: str | os.PathLike) -> Iterator[npt.NDArray[np.uint8]]:
+    """Decode every frame of a video as RGB uint8 `[H, W, 3]`, one at a time (constant memory).
+
+    Frames come upright: the container's display rotation (phone clips) is applied, as players do.
+    """
     p = _existing_file(path, "Video")
     container = _open_container(p)
     try:
-        stream = container.streams.video[0]
-        stream.thread_type = "AUTO"
-        try:
-            for frame in container.decode(stream):
-                yield frame.to_ndarray(format="rgb24")
-        except (av.error.InvalidDataError, av.error.FFmpegError) as exc:
-            raise MediaError(f"{p} is corrupt: decoding failed ({exc}); re-encode or re-download it") from exc
+        yield from _decode_upright(container, p)
     finally:
         container.close()
 
 
 def probe_video(path: str | os.PathLike) -> VideoInfo:
-    """Size, frame rate and frame count of a video. Decodes it if the container has no frame count."""
+    """Displayed size, frame rate and frame count of a video. Decodes it if the container has no frame count.
+
+    The first frame is decoded to read the display rotation, which PyAV exposes on frames only.
+    """
+    import av
+
     p = _existing_file(path, "Video")
     container = _open_container(p)
+    orientation = _UPRIGHT
     try:
         stream = container.streams.video[0]
         fps = _stream_fps(stream)
         width, height, count = stream.codec_context.width, stream.codec_context.height, stream.frames
+        try:
+            first = next(container.decode(stream), None)
+        except (av.error.InvalidDataError, av.error.FFmpegError) as exc:
+            raise MediaError(f"{p} is corrupt: decoding failed ({exc}); re-encode or re-download it") from exc
+        if first is not None:
+            orientation = _frame_orientation(first, p)
+            width, height = first.width, first.height
     finally:
         container.close()
     if not count:
         count = sum(1 for _ in iter_video_frames(p))
     if count == 0:
         raise MediaError(f"{p} contains no video frames; give a non-empty video")
-    return VideoInfo(path=p, width=width, height=height, fps=fps, num_frames=count)
+    width, height = orientation.display_size(width, height)
+    return VideoInfo(path=p, width=width, height=height, fps=fps, num_frames=count, rotation=orientation.rotation)
 
 
 @dataclass(frozen=True)
@@ -244,6 +409,11 @@ def to_uint8_frames(frames: npt.ArrayLike | Sequence[Image.Image]) -> npt.NDArra
     return arr
 
 
+X264_THREADS = 4
+"""Encoder threads of `write_video`: fixed so the same frames give the same file on every machine (x264 is
+bit-exact for a given thread count, whatever the CPU); 4 keeps encoding a small part of a run's time."""
+
+
 def write_video(
     path: str | os.PathLike,
     frames: npt.ArrayLike | Iterable[Image.Image],
@@ -251,7 +421,10 @@ def write_video(
     *,
     crf: int = 18,
 ) -> Path:
-    """Encode frames as an H.264 MP4 (yuv420p, playable everywhere), atomically.
+    """Encode frames as an H.264 MP4 (yuv420p, playable everywhere), atomically and reproducibly.
+
+    The same frames give the same bytes in every process and on every machine with the same PyAV build: fixed
+    encoder threads (`X264_THREADS`), and no creation time in the container (FFmpeg writes none unless asked).
 
     `frames` are uint8 `[F, H, W, 3]`, float `[F, H, W, 3]` in [0, 1], or a list of PIL images.
     """
@@ -270,6 +443,9 @@ def write_video(
             stream = container.add_stream("libx264", rate=rate)
             stream.width, stream.height = int(arr.shape[2]), int(arr.shape[1])
             stream.pix_fmt = "yuv420p"
+            # A fixed thread count: x264's output depends on it, and "auto" follows the machine's cores, so the same
+            # frames gave different bytes (and pixels, up to 40/255) on machines with different core counts.
+            stream.codec_context.thread_count = X264_THREADS
             stream.options = {"crf": str(crf), "preset": "medium"}
             for frame in arr:
                 for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):

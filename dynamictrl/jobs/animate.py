@@ -11,6 +11,7 @@ looks complete.
 from __future__ import annotations
 
 import logging
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -189,6 +190,9 @@ def load_configured_pipeline(options: AnimateOptions, resolved: Any = None) -> L
     acceleration.set_attention_backend(pipe, options.attention_backend)
     pipe.set_progress_bar_config(disable=options.quiet, desc="denoising")
     info.device = device
+    if device.type == "cpu":
+        # CPU reductions split work by thread: a fixed count makes the same seed give the same video bit for bit.
+        torch.set_num_threads(options.cpu_threads or min(4, os.cpu_count() or 1))
     if device.type == "cpu" and dtype != torch.float32:
         logger.warning("%s on the CPU is slow; --dtype float32 is faster there", dtype)
     return LoadedModel(pipe, info)
@@ -277,6 +281,12 @@ def generate(
     return (np.clip(frames, 0.0, 1.0) * 255.0).round().astype(np.uint8)
 
 
+def _torch_threads() -> int:
+    import torch
+
+    return torch.get_num_threads()
+
+
 def sidecar(
     options: AnimateOptions,
     model: LoadedModel,
@@ -311,6 +321,7 @@ def sidecar(
         "runtime": {
             "device": str(model.info.device),
             "dtype": str(model.info.dtype).replace("torch.", ""),
+            "cpu_threads": _torch_threads(),
             "timings": {k: round(v, 3) for k, v in timings.items()},
         },
         "pose_warnings": result.warnings,

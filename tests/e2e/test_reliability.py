@@ -247,3 +247,15 @@ def test_failed_demo_leaves_no_output_folder(tmp_path):
     proc = run_cli("demo", "--out-dir", out, "--frames", "29", env={"DYNAMICTRL_CACHE_DIR": str(tmp_path / "cache")})
     assert_one_line_error(proc, "has 25 frames")
     assert not out.exists()
+
+
+# ------------------------------------------------------------------------------------- 8. same seed, same video
+def test_two_processes_with_the_same_arguments_write_the_same_bytes(inputs, tiny_models, tmp_path):
+    videos = []
+    for run in ("a", "b"):
+        out = tmp_path / run / "o.mp4"
+        proc = run_cli(*animate_args(inputs, tiny_models.dynamictrl, out, "--side-by-side", "--seed", "5"))
+        assert proc.returncode == 0, proc.stderr
+        videos.append((out.read_bytes(), out.with_name("o_side_by_side.mp4").read_bytes()))
+        assert json.loads(out.with_suffix(".json").read_text())["runtime"]["cpu_threads"] >= 1
+    assert videos[0] == videos[1]
