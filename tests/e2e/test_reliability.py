@@ -259,3 +259,39 @@ def test_two_processes_with_the_same_arguments_write_the_same_bytes(inputs, tiny
         videos.append((out.read_bytes(), out.with_name("o_side_by_side.mp4").read_bytes()))
         assert json.loads(out.with_suffix(".json").read_text())["runtime"]["cpu_threads"] >= 1
     assert videos[0] == videos[1]
+
+
+# -------------------------------------------------------------------------------------- 9. phone videos upright
+def test_a_phone_clip_stored_sideways_gives_the_same_poses_as_upright(inputs, media_dir, tmp_path):
+    """A portrait clip stored as landscape pixels plus a display matrix (as phones do) is read upright."""
+    import av
+
+    from dynamictrl.io.media import read_video
+
+    frames, fps = read_video(media_dir / "motion1.mp4", max_frames=8)
+    frames = frames[:, ::4, ::4]  # 270x480 portrait, to stay fast
+    upright = tmp_path / "upright.mp4"
+    write_video(upright, frames, fps)
+    sideways = tmp_path / "phone.mp4"
+    stored = np.ascontiguousarray(np.rot90(frames, k=1, axes=(1, 2)))  # pixels turned 90° counter-clockwise
+    with av.open(str(sideways), "w") as container:
+        stream = container.add_stream("libx264", rate=int(round(fps)))
+        stream.width, stream.height, stream.pix_fmt = stored.shape[2], stored.shape[1], "yuv420p"
+        stream.set_display_matrix([0, 65536, 0, -65536, 0, 0, 0, 0, 1 << 30])  # "-90": what an upright iPhone writes
+        for frame in stored:
+            for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    assert np.abs(read_video(sideways)[0].astype(int) - read_video(upright)[0].astype(int)).mean() < 3
+
+    results = []
+    for clip in (upright, sideways):
+        out = tmp_path / f"{clip.stem}_pose.mp4"
+        proc = run_cli("pose", "--driving-video", clip, "--image", media_dir / "human1.jpg", "--out", out,
+                       "--height", "192", "--width", "112", "--pose-backend", "mediapipe-body",
+                       "--pose-cache-dir", tmp_path / "cache")  # fmt: skip
+        assert proc.returncode == 0, proc.stderr
+        assert "upside down" not in proc.stderr
+        results.append(json.loads(out.with_suffix(".json").read_text()))
+    assert len(results[0]["frames"]) == len(results[1]["frames"]) == 9
