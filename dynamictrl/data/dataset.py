@@ -1,0 +1,227 @@
+"""Clips for training: video, frame-aligned pose and reference, cover-cropped to one size; and the latent cache.
+
+A sample is addressed by `(epoch, index)`: its clip start and flip come from a generator seeded with
+`(seed, epoch, index)`, so the same sample is the same clip in any worker, on any rank and after a resume.
+Clip, pose and reference are flipped together (the published `random_flip` flipped each frame and the pose
+independently, spec 6.9) and cover-cropped (the published code stretched them).
+
+`LatentCache` keeps the VAE posterior moments of each (clip, pose) selection and the T5 embedding of each prompt,
+keyed by file content and every setting that changes them; a run with the cache gives the same losses as
+without, because `training.spec` samples from the moments with the step generator in both cases.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import torch
+
+from ..errors import InputError
+from .manifest import ClipRecord
+
+CACHE_FORMAT = 1
+
+
+def to_tensor(frames: npt.NDArray[np.uint8]) -> torch.Tensor:
+    """uint8 `[F, H, W, 3]` → float32 `[F, 3, H, W]` in [-1, 1] (the published `(x/255 − 0.5)/0.5`)."""
+    return torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2).float() / 127.5 - 1.0
+
+
+_HASHES: dict[tuple[str, int, int], str] = {}
+
+
+def file_digest(path: Path) -> str:
+    """sha256 of a file's bytes (memoised by path, size and mtime)."""
+    stat = path.stat()
+    memo = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+    if memo not in _HASHES:
+        h = hashlib.sha256()
+        with open(path, "rb") as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                h.update(chunk)
+        _HASHES[memo] = h.hexdigest()
+    return _HASHES[memo]
+
+
+def _key(*parts: Any) -> str:
+    return hashlib.sha256(json.dumps([CACHE_FORMAT, *parts], default=str).encode()).hexdigest()
+
+
+class LatentCache:
+    """`root/<kind>/<key[:2]>/<key>.safetensors`, one tensor each; written atomically, never overwritten.
+
+    `vae_id` / `text_id` (encoder fingerprints) are part of every key, so another VAE or T5 never reads stale
+    entries.
+    """
+
+    def __init__(self, root: str | Path, vae_id: str, text_id: str | None = None) -> None:
+        self.root = Path(root)
+        self.vae_id, self.text_id = vae_id, text_id
+
+    def video_key(self, path: Path, start: int, frames: int, height: int, width: int, flip: bool) -> str:
+        return _key("video", file_digest(path), start, frames, height, width, flip, self.vae_id)
+
+    def image_key(self, source: Path, mask: Path | None, start: int, height: int, width: int, flip: bool) -> str:
+        mask_digest = file_digest(mask) if mask is not None else None
+        return _key("image", file_digest(source), mask_digest, start, height, width, flip, self.vae_id)
+
+    def prompt_key(self, prompt: str, max_length: int) -> str:
+        return _key("prompt", prompt, max_length, self.text_id)
+
+    def _file(self, key: str) -> Path:
+        return self.root / key[:2] / f"{key}.safetensors"
+
+    def get(self, key: str) -> torch.Tensor | None:
+        from safetensors.torch import load_file
+
+        path = self._file(key)
+        return load_file(path)["value"] if path.is_file() else None
+
+    def put(self, key: str, value: torch.Tensor) -> None:
+        from safetensors.torch import save_file
+
+        from ..io.atomic import atomic_path
+
+        path = self._file(key)
+        if path.is_file():
+            return
+        with atomic_path(path) as tmp:
+            save_file({"value": value.contiguous()}, str(tmp))
+
+
+class ClipDataset(torch.utils.data.Dataset):
+    """Records → samples of `frames` frames at `height`×`width`.
+
+    A sample: `image [3, H, W]` (reference, [-1, 1]; None when `cached_reference` and its moments are cached),
+    `video` / `control_video` `[F, 3, H, W]` (None when their moments come from the cache, then `video_moments` /
+    `control_moments` `[f, 32, h, w]`), `prompt`,
+    `video_key` / `control_key` / `image_key` (cache keys, None without a cache), `image_moments` (cached reference
+    moments, used only when training without image noise), `index`, `start`, `flip`.
+    """
+
+    def __init__(
+        self,
+        records: list[ClipRecord],
+        *,
+        frames: int,
+        height: int,
+        width: int,
+        seed: int = 0,
+        flip: float = 0.0,
+        id_token: str = "",
+        cache: LatentCache | None = None,
+        cached_reference: bool = False,
+    ) -> None:
+        short = [r for r in records if r.frames < frames]
+        if short:
+            raise InputError(
+                f"{len(short)} clip(s) have fewer than frames={frames} frames (e.g. {short[0].video}: "
+                f"{short[0].frames}); lower frames or drop them from the manifest"
+            )
+        self.records, self.frames, self.height, self.width = records, frames, height, width
+        self.seed, self.flip, self.id_token, self.cache = seed, flip, id_token, cache
+        self.cached_reference = cached_reference  # trained without image noise: cached moments replace pixels
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def selection(self, epoch: int, index: int) -> tuple[int, bool]:
+        """(clip start, flip) of sample `index` in `epoch`."""
+        rng = np.random.default_rng((self.seed, epoch, index))
+        start = int(rng.integers(0, self.records[index].frames - self.frames + 1))
+        return start, bool(rng.random() < self.flip)
+
+    def prompt(self, index: int) -> str:
+        caption = self.records[index].caption
+        return f"{self.id_token} {caption}" if self.id_token else caption
+
+    def _read(self, path: Path, start: int, count: int, flip: bool) -> npt.NDArray[np.uint8]:
+        from ..io.images import cover_crop_frames
+        from ..io.media import read_video
+
+        frames, _ = read_video(path, start=start, max_frames=count)
+        if len(frames) < count:
+            raise InputError(f"{path} has {start + len(frames)} frames, fewer than the manifest says")
+        frames = cover_crop_frames(frames, self.height, self.width)
+        return np.ascontiguousarray(frames[:, :, ::-1]) if flip else frames
+
+    def _reference(self, record: ClipRecord, start: int, flip: bool, first_frame: npt.NDArray[np.uint8] | None):
+        from ..io.images import cover_crop
+        from ..io.media import load_image
+
+        if record.reference is not None:
+            image = cover_crop(load_image(record.reference), self.height, self.width)
+            image = np.ascontiguousarray(image[:, ::-1]) if flip else image
+        elif first_frame is not None:
+            image = first_frame
+        else:
+            image = self._read(record.video, start, 1, flip)[0]
+        if record.mask is not None:  # Mask_B01 / C01: only the reference is masked; white = keep
+            keep = self._read(record.mask, start, 1, flip)[0][..., 0] > 127
+            image = image * keep[..., None].astype(np.uint8)
+        return image
+
+    def __getitem__(self, key: tuple[int, int]) -> dict[str, Any]:
+        epoch, index = key
+        record = self.records[index]
+        start, flip = self.selection(epoch, index)
+        sample: dict[str, Any] = {"index": index, "start": start, "flip": flip, "prompt": self.prompt(index)}
+        sample["video_key"] = sample["control_key"] = sample["image_key"] = None
+        moments = {}
+        if self.cache is not None:
+            args = (start, self.frames, self.height, self.width, flip)
+            sample["video_key"] = self.cache.video_key(record.video, *args)
+            sample["control_key"] = self.cache.video_key(record.pose, *args)
+            source = record.reference if record.reference is not None else record.video
+            sample["image_key"] = self.cache.image_key(source, record.mask, start, self.height, self.width, flip)
+            moments = {"video": self.cache.get(sample["video_key"]), "control": self.cache.get(sample["control_key"])}
+            sample["image_moments"] = self.cache.get(sample["image_key"])
+        video = None
+        if moments.get("video") is None:
+            video = self._read(record.video, start, self.frames, flip)
+            sample["video"] = to_tensor(video)
+        else:
+            sample["video"], sample["video_moments"] = None, moments["video"]
+        if moments.get("control") is None:
+            sample["control_video"] = to_tensor(self._read(record.pose, start, self.frames, flip))
+        else:
+            sample["control_video"], sample["control_moments"] = None, moments["control"]
+        if self.cached_reference and sample.get("image_moments") is not None:
+            sample["image"] = None
+        else:
+            reference = self._reference(record, start, flip, None if video is None else video[0])
+            sample["image"] = to_tensor(reference[None])[0]
+        return sample
+
+
+def collate_samples(samples: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Samples stay a list: `training.spec.prepare_batch` encodes them one by one (cached or not, same numbers)."""
+    return samples
+
+
+def epoch_order(length: int, seed: int, epoch: int, rank: int = 0, world: int = 1) -> list[int]:
+    """This rank's share of a seeded permutation of the dataset for `epoch` (equal shares: the tail is dropped)."""
+    order = np.random.default_rng((seed, 1_000_003, epoch)).permutation(length)
+    share = length // world
+    if share == 0:
+        raise InputError(f"the dataset has {length} clips, fewer than the {world} processes; add clips")
+    return [int(i) for i in order[rank * share : (rank + 1) * share]]
+
+
+class ResumableSampler(torch.utils.data.Sampler):
+    """Yields `(epoch, index)` keys of one epoch from position `start` on (a resumed epoch skips what was seen)."""
+
+    def __init__(self, length: int, seed: int, epoch: int, start: int = 0, rank: int = 0, world: int = 1) -> None:
+        self.keys = [(epoch, i) for i in epoch_order(length, seed, epoch, rank, world)][start:]
+
+    def __iter__(self) -> Iterator[tuple[int, int]]:
+        return iter(self.keys)
+
+    def __len__(self) -> int:
+        return len(self.keys)

@@ -1,0 +1,328 @@
+"""What is specific to DynamiCtrl in training: loading, latents, conditions, forward and loss (reference-spec 4).
+
+The trainer only calls `load_components`, `prepare_batch` and `diffusion_loss`; VAE scaling, RoPE, `ofs`, image
+noise, dropouts and the v-prediction target stay here. Every random draw of a step comes from one CPU
+`torch.Generator` in a fixed order (`prepare_batch`), so a step is the same on any device, with or without the
+latent cache, and after a resume.
+
+Recipe (published training loop, with its bugs fixed, spec 6.9):
+- reference image: pixel noise `σ = exp(N(−3, 0.5²))` per sample, then VAE encode, posterior sample × image scale
+  (0.7 = scaling_factor, as trained), zero-padded to the latent frame count; zeroed per sample with
+  `image_dropout` (the published loop decided once per batch);
+- video and pose: VAE posterior samples × scaling_factor;
+- `t ~ U{0, …, T−1}` per sample, `x_t = scheduler.add_noise(x0, ε, t)`, `ofs = 2.0`, RoPE as the pipeline;
+- loss: v-prediction MSE in float32, equal to the published `mean(w·(x̂0 − x0)²)`, `w = 1/(1−ᾱ)`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from diffusers.models.embeddings import get_3d_rotary_pos_embed
+
+from ..errors import CheckpointError, InputError
+
+logger = logging.getLogger(__name__)
+
+OFS = 2.0  # same value as dynamictrl.pipelines.pipeline_dynamictrl.OFS (the pipeline is not imported here)
+LATENT_CHANNELS = 16
+
+
+def _unwrap(model: torch.nn.Module) -> torch.nn.Module:
+    """The model behind DDP / torch.compile / DeepSpeed wrappers (for its config)."""
+    while not hasattr(model, "config") and hasattr(model, "module"):
+        model = model.module
+    return getattr(model, "_orig_mod", model)
+
+
+def rotary_embeddings(
+    transformer_config: Any, latent_frames: int, latent_height: int, latent_width: int, device: torch.device | None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """3-D RoPE `(cos, sin)`, each `[N_video, head_dim]`: the tables `DynamiCtrlPipeline` builds for this size.
+
+    Same call as `CogVideoXImageToVideoPipeline._prepare_rotary_positional_embeddings` (grid in patches, base
+    size `sample_{height,width} / patch_size`, "slice" grid for CogVideoX-1.5), in latent units.
+    """
+    c = transformer_config
+    p, p_t = c.patch_size, c.patch_size_t
+    grid = (latent_height // p, latent_width // p)
+    if p_t is None:
+        raise CheckpointError("training supports CogVideoX-1.5 transformers (patch_size_t set) only")
+    return get_3d_rotary_pos_embed(
+        embed_dim=c.attention_head_dim,
+        crops_coords=None,
+        grid_size=grid,
+        temporal_size=(latent_frames + p_t - 1) // p_t,
+        grid_type="slice",
+        max_size=(c.sample_height // p, c.sample_width // p),
+        device=device,
+    )
+
+
+def v_target(scheduler: Any, x0: torch.Tensor, noise: torch.Tensor, timesteps: torch.Tensor) -> torch.Tensor:
+    """`v = √ᾱ_t·ε − √(1−ᾱ_t)·x0` in float32."""
+    alphas = scheduler.alphas_cumprod.to(device=x0.device, dtype=torch.float32)[timesteps.to(x0.device)]
+    alphas = alphas.view(-1, *([1] * (x0.ndim - 1)))
+    return alphas.sqrt() * noise.float() - (1 - alphas).sqrt() * x0.float()
+
+
+def diffusion_loss(
+    transformer: torch.nn.Module,
+    scheduler: Any,
+    *,
+    video_latents: torch.Tensor,
+    image_latents: torch.Tensor,
+    control_latents: torch.Tensor,
+    prompt_embeds: torch.Tensor,
+    timesteps: torch.Tensor,
+    noise: torch.Tensor,
+) -> torch.Tensor:
+    """The training loss of one batch: v-prediction MSE (float32 scalar) of the DynamiCtrl transformer.
+
+    All latents are `[B, F, 16, h, w]` already × their scales: `video_latents` is x0, `image_latents` is the
+    scaled reference latent zero-padded to F frames, `control_latents` the pose latent; `prompt_embeds [B, L, D]`,
+    `timesteps [B]` (int), `noise` ε like x0. Builds RoPE and `ofs` as the pipeline does. The model runs in the
+    dtype of `prompt_embeds` (or under autocast); the target and the mean are float32.
+    """
+    config = _unwrap(transformer).config
+    dtype = prompt_embeds.dtype
+    noisy = scheduler.add_noise(video_latents, noise, timesteps)
+    frames, _, height, width = video_latents.shape[1:]
+    rope = (
+        rotary_embeddings(config, frames, height, width, video_latents.device)
+        if config.use_rotary_positional_embeddings
+        else None
+    )
+    ofs = None if config.ofs_embed_dim is None else video_latents.new_full((1,), OFS, dtype=dtype)
+    prediction = transformer(
+        hidden_states=torch.cat([noisy, image_latents], dim=2).to(dtype),
+        encoder_hidden_states=prompt_embeds,
+        timestep=timesteps,
+        control_hidden_states=control_latents.to(dtype),
+        ofs=ofs,
+        image_rotary_emb=rope,
+        return_dict=False,
+    )[0]
+    return F.mse_loss(prediction.float(), v_target(scheduler, video_latents, noise, timesteps))
+
+
+# ----------------------------------------------------------------------------------------------- loading
+@dataclass
+class Components:
+    """What a training run holds: the trained transformer and the frozen encoders (None when cached)."""
+
+    transformer: torch.nn.Module
+    scheduler: Any
+    vae: Any
+    tokenizer: Any = None
+    text_encoder: Any = None
+
+    @property
+    def vae_scaling_factor(self) -> float:
+        return float(self.vae.config.scaling_factor)
+
+
+def _component_dir(model: Path, name: str) -> Path:
+    folder = model / name
+    if not folder.is_dir():
+        raise InputError(f"{model} has no {name}/ folder; give a pipeline folder in the released layout")
+    return folder
+
+
+def load_components(
+    model: str | Path, *, init: str = "dynamictrl", zero_init_pose: bool = False, dtype: torch.dtype = torch.float32
+) -> Components:
+    """Load transformer, scheduler, VAE, tokenizer and T5 from a local pipeline folder (released layout).
+
+    `init="cogvideox"` starts from a stock CogVideoX-1.5 I2V transformer via `DynamiCtrlTransformer.from_cogvideox`
+    (PadaLN at PyTorch default init, or all zero with `zero_init_pose`, which makes the model equal to its base at
+    step 0). The transformer is kept in float32 (mixed precision autocasts); VAE and T5 are frozen, in `dtype`.
+    """
+    from diffusers import AutoencoderKLCogVideoX, CogVideoXDPMScheduler
+    from transformers import AutoTokenizer, T5EncoderModel
+
+    from ..models.transformer_dynamictrl import DynamiCtrlTransformer
+
+    model = Path(model)
+    transformer_dir = _component_dir(model, "transformer")
+    if init == "cogvideox":
+        transformer = DynamiCtrlTransformer.from_cogvideox(transformer_dir, torch_dtype=torch.float32)
+        if zero_init_pose:
+            zero_pose_path_(transformer)
+    else:
+        transformer = DynamiCtrlTransformer.from_pretrained(transformer_dir, torch_dtype=torch.float32)
+    scheduler = CogVideoXDPMScheduler.from_config(
+        CogVideoXDPMScheduler.load_config(_component_dir(model, "scheduler"))
+    )
+    vae = AutoencoderKLCogVideoX.from_pretrained(_component_dir(model, "vae"), torch_dtype=dtype)
+    tokenizer = text_encoder = None
+    if (model / "text_encoder").is_dir():
+        tokenizer = AutoTokenizer.from_pretrained(_component_dir(model, "tokenizer"))
+        text_encoder = T5EncoderModel.from_pretrained(model / "text_encoder", dtype=dtype)
+        text_encoder.requires_grad_(False).eval()
+    vae.requires_grad_(False).eval()
+    return Components(transformer, scheduler, vae, tokenizer, text_encoder)
+
+
+def zero_pose_path_(transformer: torch.nn.Module) -> None:
+    """Zero every `control_norm1` (linear and LayerNorm affine): pose tokens are 0, the model is its base."""
+    with torch.no_grad():
+        for block in transformer.transformer_blocks:
+            for param in block.control_norm1.parameters():
+                param.zero_()
+
+
+def check_frames(transformer_config: Any, frames: int) -> None:
+    latent_frames = (frames - 1) // 4 + 1
+    p_t = transformer_config.patch_size_t or 1
+    if latent_frames % p_t:
+        raise InputError(f"frames={frames} gives {latent_frames} latent frames, not a multiple of patch_size_t={p_t}")
+
+
+# ------------------------------------------------------------------------------------------------ encoders
+def fingerprint(module: Any) -> str:
+    """A short hash of a frozen encoder's config and weights: part of every cache key."""
+    config = getattr(module, "config", {})
+    config = config.to_dict() if hasattr(config, "to_dict") else dict(config)
+    h = hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode())
+    with torch.no_grad():
+        for name, param in sorted(module.state_dict().items()):
+            h.update(name.encode())
+            h.update(param.detach().float().cpu().numpy().tobytes())
+    return h.hexdigest()[:16]
+
+
+@torch.no_grad()
+def encode_moments(vae: Any, pixels: torch.Tensor) -> torch.Tensor:
+    """One clip `[F, 3, H, W]` in [-1, 1] → VAE posterior moments (mean ‖ logvar) `[f, 32, h, w]`, float32.
+
+    Deterministic (no sampling), so the moments can be cached; `sample_latents` draws from them.
+    """
+    device, dtype = vae.device, vae.dtype
+    video = pixels.to(device=device, dtype=dtype).permute(1, 0, 2, 3)[None]  # [1, 3, F, H, W]
+    moments = vae.encode(video).latent_dist.parameters
+    return moments[0].permute(1, 0, 2, 3).float().cpu()
+
+
+def sample_latents(moments: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """Posterior sample from moments `[..., 2C, h, w]` (channel dim −3), as `DiagonalGaussianDistribution.sample`."""
+    mean, logvar = moments.float().chunk(2, dim=-3)
+    std = torch.exp(0.5 * logvar.clamp(-30.0, 20.0))
+    return mean + std * torch.randn(mean.shape, generator=generator, dtype=torch.float32)
+
+
+@torch.no_grad()
+def encode_prompts(tokenizer: Any, text_encoder: Any, prompts: list[str], max_length: int) -> torch.Tensor:
+    """T5 embeddings `[B, max_length, D]` (float32, CPU), padded as CogVideoX pads (no attention mask)."""
+    ids = tokenizer(
+        prompts,
+        padding="max_length",
+        max_length=max_length,
+        truncation=True,
+        add_special_tokens=True,
+        return_tensors="pt",
+    ).input_ids
+    return text_encoder(ids.to(text_encoder.device))[0].float().cpu()
+
+
+# ------------------------------------------------------------------------------------------------- batches
+@dataclass(frozen=True)
+class Conditioning:
+    """The recipe's augmentation knobs (TrainConfig fields of the same names)."""
+
+    image_noise: bool = True
+    image_noise_mean: float = -3.0
+    image_noise_std: float = 0.5
+    image_dropout: float = 0.05
+    caption_dropout: float = 0.0
+    pose_dropout: float = 0.0
+    image_latent_scale: float = 0.7
+
+
+def prepare_batch(
+    samples: list[dict[str, Any]],
+    *,
+    vae: Any,
+    scheduler: Any,
+    conditioning: Conditioning,
+    generator: torch.Generator,
+    empty_prompt_embeds: torch.Tensor | None = None,
+) -> dict[str, torch.Tensor]:
+    """Samples (from `data.dataset`, with `video_moments`, `control_moments`, `prompt_embeds` filled in) → the
+    keyword arguments of `diffusion_loss` (CPU float32 tensors).
+
+    Random draws, all from `generator`, in this order: image-noise σ `[B]` and pixel noise (only with
+    `image_noise`; without it the reference's moments may come from the sample, `image_moments`), then per sample
+    the image / video / pose posterior samples, image-dropout, caption-dropout and pose-dropout draws `[B]` each,
+    timesteps `[B]`, noise ε.
+    """
+    c = conditioning
+    scaling = float(vae.config.scaling_factor)
+    batch = len(samples)
+    if c.image_noise:
+        images = torch.stack([s["image"] for s in samples])  # [B, 3, H, W]
+        sigma = torch.exp(c.image_noise_mean + c.image_noise_std * torch.randn(batch, generator=generator))
+        noisy_images = images + sigma.view(-1, 1, 1, 1) * torch.randn(images.shape, generator=generator)
+        all_image_moments = [encode_moments(vae, image[None]) for image in noisy_images]
+    else:
+        all_image_moments = [
+            s["image_moments"] if s.get("image_moments") is not None else encode_moments(vae, s["image"][None])
+            for s in samples
+        ]
+
+    image_latents, video_latents, control_latents = [], [], []
+    for sample, image_moments in zip(samples, all_image_moments, strict=True):
+        image_latents.append(sample_latents(image_moments, generator) * c.image_latent_scale)
+        video_latents.append(sample_latents(sample["video_moments"], generator) * scaling)
+        control_latents.append(sample_latents(sample["control_moments"], generator) * scaling)
+    video_latents = torch.stack(video_latents)
+    control_latents = torch.stack(control_latents)
+    image_latents = torch.stack(image_latents)  # [B, 1, 16, h, w]
+    frames = video_latents.shape[1]
+    image_latents = torch.cat(
+        [image_latents, image_latents.new_zeros((batch, frames - 1, *image_latents.shape[2:]))], 1
+    )
+
+    drop_image = torch.rand(batch, generator=generator) < c.image_dropout
+    drop_caption = torch.rand(batch, generator=generator) < c.caption_dropout
+    drop_pose = torch.rand(batch, generator=generator) < c.pose_dropout
+    image_latents[drop_image] = 0.0
+    control_latents[drop_pose] = 0.0
+    prompt_embeds = torch.stack([s["prompt_embeds"] for s in samples]).float()
+    if drop_caption.any():
+        if empty_prompt_embeds is None:
+            raise InputError("caption_dropout needs the empty-prompt embedding (a text encoder or a cached one)")
+        prompt_embeds[drop_caption] = empty_prompt_embeds.float()
+
+    num_train = scheduler.config.num_train_timesteps
+    timesteps = torch.randint(0, num_train, (batch,), generator=generator, dtype=torch.int64)
+    noise = torch.randn(video_latents.shape, generator=generator)
+    return {
+        "video_latents": video_latents,
+        "image_latents": image_latents,
+        "control_latents": control_latents,
+        "prompt_embeds": prompt_embeds,
+        "timesteps": timesteps,
+        "noise": noise,
+    }
+
+
+def to_device(batch: dict[str, torch.Tensor], device: torch.device, dtype: torch.dtype) -> dict[str, torch.Tensor]:
+    """Latents to `device` in float32 (the loss is float32), prompt embeddings in the model's `dtype`."""
+    out = {k: v.to(device) for k, v in batch.items()}
+    out["prompt_embeds"] = out["prompt_embeds"].to(dtype)
+    return out
+
+
+def write_model_settings(folder: str | Path, image_latent_scale: float) -> None:
+    """`dynamictrl.json` beside the weights: inference reads its default image-latent scale from it."""
+    from ..io.atomic import write_json_atomic
+
+    write_json_atomic(Path(folder) / "dynamictrl.json", {"image_latent_scale": float(image_latent_scale)})

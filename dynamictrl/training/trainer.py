@@ -1,0 +1,368 @@
+"""The training loop, on `accelerate.Accelerator` (launch several processes with `accelerate launch`).
+
+`run(config)` reads as the table of contents. Everything model-specific (latents, conditions, loss) is in
+`training.spec`; resumable state in `training.state`; files in `training.checkpoint`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ..errors import InputError
+from . import checkpoint as ckpt
+from . import spec
+from .config import Init, MixedPrecision, Optimizer, TrainConfig, TrainMode
+from .state import TrainState
+
+logger = logging.getLogger(__name__)
+
+CONTROL_NORM_LORA_TARGET = "control_norm1.linear"
+
+
+@dataclass
+class TrainResult:
+    output: Path  # transformer/ (full) or lora/ folder
+    global_step: int
+    losses: list[float]  # per optimizer step of this invocation (main-process view, averaged over ranks)
+    seconds: float
+
+
+def run(config: TrainConfig) -> TrainResult:
+    """Train as `config` says; returns where the final weights are. Raises `InputError` before loading anything
+    if the config, the data or the checkpoint to resume from is wrong."""
+    trainer = Trainer(config)
+    trainer.check()
+    trainer.prepare_accelerator()
+    trainer.prepare_models()
+    trainer.prepare_trainable_parameters()
+    trainer.prepare_for_training()
+    trainer.prepare_dataset()
+    trainer.prepare_checkpointing()
+    trainer.train()
+    return trainer.save_final()
+
+
+class MetricsLog:
+    """`metrics.jsonl` (always; one JSON object per logged step) and tensorboard when it is installed."""
+
+    def __init__(self, folder: Path, enabled: bool) -> None:
+        self.enabled = enabled
+        self.path = folder / "metrics.jsonl"
+        self.writer = None
+        if enabled:
+            folder.mkdir(parents=True, exist_ok=True)
+            try:
+                from torch.utils.tensorboard import SummaryWriter
+
+                self.writer = SummaryWriter(str(folder / "tensorboard"))
+            except ImportError:
+                logger.info("tensorboard is not installed; metrics go to %s only", self.path)
+
+    def log(self, step: int, values: dict[str, float]) -> None:
+        if not self.enabled:
+            return
+        with open(self.path, "a") as f:
+            f.write(json.dumps({"step": step, **values}) + "\n")
+        if self.writer is not None:
+            for key, value in values.items():
+                self.writer.add_scalar(f"train/{key}", value, step)
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+
+
+class Trainer:
+    def __init__(self, config: TrainConfig) -> None:
+        self.config = config
+        self.losses: list[float] = []
+
+    # ------------------------------------------------------------------------------------------ preparation
+    def check(self) -> None:
+        """Config values are checked by `TrainConfig`; here the files (model, manifest, checkpoint to resume)."""
+        self.config.check_files()
+        from ..data.manifest import read_manifest
+
+        self.records = read_manifest(self.config.manifest_path)
+
+    def prepare_accelerator(self) -> None:
+        from accelerate import Accelerator
+        from accelerate.utils import ProjectConfiguration, set_seed
+
+        c = self.config
+        # Several CPU processes (torchrun / accelerate launch without GPUs) need cpu=True to form a gloo group.
+        multi_cpu = not torch.cuda.is_available() and int(os.environ.get("WORLD_SIZE", "1")) > 1
+        self.accelerator = Accelerator(
+            cpu=multi_cpu,
+            mixed_precision=c.mixed_precision.value,
+            gradient_accumulation_steps=c.gradient_accumulation_steps,
+            project_config=ProjectConfiguration(project_dir=str(c.output_dir)),
+        )
+        if c.allow_tf32 and torch.cuda.is_available():
+            torch.backends.cuda.matmul.allow_tf32 = True
+        set_seed(c.seed)
+
+    def prepare_models(self) -> None:
+        c = self.config
+        frozen_dtype = {MixedPrecision.BF16: torch.bfloat16, MixedPrecision.FP16: torch.float16}.get(
+            c.mixed_precision, torch.float32
+        )
+        self.components = spec.load_components(
+            c.model, init=c.init.value, zero_init_pose=c.zero_init_pose, dtype=frozen_dtype
+        )
+        comp = self.components
+        spec.check_frames(comp.transformer.config, c.frames)
+        device = self.accelerator.device
+        comp.vae.to(device)
+        if c.vae_tiling:
+            comp.vae.enable_tiling()
+        if comp.text_encoder is not None:
+            comp.text_encoder.to(device)
+        elif c.cache_dir is None:
+            raise InputError(f"{c.model} has no text_encoder/ and no cache_dir is set: prompts cannot be encoded")
+        self.image_latent_scale = c.image_latent_scale if c.image_latent_scale is not None else comp.vae_scaling_factor
+        self.conditioning = spec.Conditioning(
+            image_noise=c.image_noise,
+            image_noise_mean=c.image_noise_mean,
+            image_noise_std=c.image_noise_std,
+            image_dropout=c.image_dropout,
+            caption_dropout=c.caption_dropout,
+            pose_dropout=c.pose_dropout,
+            image_latent_scale=self.image_latent_scale,
+        )
+
+    def prepare_trainable_parameters(self) -> None:
+        """Full: every transformer parameter. LoRA: adapters on `lora_targets` and a full-rank LoRA on every
+        `control_norm1.linear` (rank = its input size, so it can reach any weight, and adapter scale 0 still
+        gives the base model back); the PadaLN LayerNorm affine stays frozen in LoRA runs."""
+        c = self.config
+        transformer = self.components.transformer
+        transformer.train()
+        if c.mode is TrainMode.FULL:
+            transformer.requires_grad_(True)
+        else:
+            from peft import LoraConfig
+
+            transformer.requires_grad_(False)
+            full_rank = transformer.config.time_embed_dim
+            transformer.add_adapter(
+                LoraConfig(
+                    r=c.lora_rank,
+                    lora_alpha=c.lora_alpha,
+                    init_lora_weights=True,
+                    target_modules=[*c.lora_targets, CONTROL_NORM_LORA_TARGET],
+                    rank_pattern={CONTROL_NORM_LORA_TARGET: full_rank},
+                    alpha_pattern={CONTROL_NORM_LORA_TARGET: full_rank},
+                )
+            )
+        if c.gradient_checkpointing:
+            transformer.enable_gradient_checkpointing()
+        self.params = [p for p in transformer.parameters() if p.requires_grad]
+        count = sum(p.numel() for p in self.params)
+        logger.info("Training %s parameters (%s)", f"{count:,}", c.mode.value)
+
+    def prepare_for_training(self) -> None:
+        from diffusers.optimization import get_scheduler
+
+        c = self.config
+        optimizer_cls = {Optimizer.ADAMW: torch.optim.AdamW, Optimizer.ADAM: torch.optim.Adam}[c.optimizer]
+        optimizer = optimizer_cls(
+            self.params, lr=c.learning_rate, betas=(c.beta1, c.beta2), eps=c.epsilon, weight_decay=c.weight_decay
+        )
+        # accelerate steps a prepared scheduler once per process per optimizer step.
+        world = self.accelerator.num_processes
+        lr_scheduler = get_scheduler(
+            c.lr_scheduler,
+            optimizer=optimizer,
+            num_warmup_steps=c.lr_warmup_steps * world,
+            num_training_steps=c.max_steps * world,
+            num_cycles=c.lr_num_cycles,
+            power=c.lr_power,
+        )
+        self.model, self.optimizer, self.lr_scheduler = self.accelerator.prepare(
+            self.components.transformer, optimizer, lr_scheduler
+        )
+
+    def prepare_dataset(self) -> None:
+        from ..data.dataset import ClipDataset, LatentCache
+
+        c = self.config
+        comp = self.components
+        self.cache = None
+        if c.cache_dir is not None:
+            text_id = spec.fingerprint(comp.text_encoder) if comp.text_encoder is not None else None
+            self.cache = LatentCache(c.cache_dir, spec.fingerprint(comp.vae), text_id)
+        self.dataset = ClipDataset(
+            self.records,
+            frames=c.frames,
+            height=c.height,
+            width=c.width,
+            seed=c.seed,
+            flip=c.flip,
+            id_token=c.id_token,
+            cache=self.cache,
+            cached_reference=not c.image_noise,
+        )
+        self.max_text_length = comp.transformer.config.max_text_seq_length
+        self.empty_prompt_embeds = self.prompt_embeds("")[0] if c.caption_dropout > 0 else None
+
+    def prepare_checkpointing(self) -> None:
+        c = self.config
+        self.state = TrainState(seed=c.seed + self.accelerator.process_index)
+        ckpt.register_hooks(self.accelerator, self.state)
+        self.metrics = MetricsLog(c.output_dir, self.accelerator.is_main_process)
+        if self.accelerator.is_main_process:
+            c.output_dir.mkdir(parents=True, exist_ok=True)
+            c.save(c.output_dir / "train_config.json")
+        if c.resume is not None:
+            path = ckpt.find_checkpoint(c.output_dir, c.resume)
+            self.accelerator.load_state(str(path))
+            logger.info("Resumed from %s at step %d", path, self.state.global_step)
+
+    # ------------------------------------------------------------------------------------------- encoding
+    def prompt_embeds(self, prompt: str) -> torch.Tensor:
+        """`[1, L, D]` T5 embedding of one prompt, from the cache when it has it."""
+        comp = self.components
+        key = self.cache.prompt_key(prompt, self.max_text_length) if self.cache is not None else None
+        if key is not None and (cached := self.cache.get(key)) is not None:
+            return cached[None]
+        if comp.text_encoder is None:
+            raise InputError(f"prompt {prompt[:40]!r} is not in the cache and the model has no text encoder")
+        embeds = spec.encode_prompts(comp.tokenizer, comp.text_encoder, [prompt], self.max_text_length)
+        if key is not None:
+            self.cache.put(key, embeds[0])
+        return embeds
+
+    def encode_sample(self, sample: dict[str, Any]) -> dict[str, Any]:
+        """Fill in the VAE moments and T5 embedding of a sample (cache first, then the encoders)."""
+        vae = self.components.vae
+        for name, pixels in (("video", "video"), ("control", "control_video")):
+            if sample.get(f"{name}_moments") is None:
+                moments = spec.encode_moments(vae, sample[pixels])
+                if self.cache is not None:
+                    self.cache.put(sample[f"{name}_key"], moments)
+                sample[f"{name}_moments"] = moments
+        if not self.config.image_noise and sample.get("image_moments") is None:  # else encoded with fresh noise
+            sample["image_moments"] = spec.encode_moments(vae, sample["image"][None])
+            if self.cache is not None:
+                self.cache.put(sample["image_key"], sample["image_moments"])
+        sample["prompt_embeds"] = self.prompt_embeds(sample["prompt"])[0]
+        return sample
+
+    # ---------------------------------------------------------------------------------------------- train
+    def loader(self):
+        from ..data.dataset import ResumableSampler, collate_samples
+
+        sampler = ResumableSampler(
+            len(self.dataset),
+            self.config.seed,
+            self.state.epoch,
+            self.state.position,
+            self.accelerator.process_index,
+            self.accelerator.num_processes,
+        )
+        return torch.utils.data.DataLoader(
+            self.dataset,
+            batch_size=self.config.batch_size,
+            sampler=sampler,
+            collate_fn=collate_samples,
+            num_workers=self.config.num_workers,
+            drop_last=True,
+        )
+
+    def step(self, samples: list[dict[str, Any]]) -> torch.Tensor:
+        """One micro-batch: encode, draw the step's randomness, loss, backward (and optimizer step at sync)."""
+        batch = spec.prepare_batch(
+            [self.encode_sample(s) for s in samples],
+            vae=self.components.vae,
+            scheduler=self.components.scheduler,
+            conditioning=self.conditioning,
+            generator=self.state.generator,
+            empty_prompt_embeds=self.empty_prompt_embeds,
+        )
+        batch = spec.to_device(batch, self.accelerator.device, torch.float32)
+        with self.accelerator.accumulate(self.model):
+            loss = spec.diffusion_loss(self.model, self.components.scheduler, **batch)
+            self.accelerator.backward(loss)
+            if self.accelerator.sync_gradients and self.config.max_grad_norm > 0:
+                self.grad_norm = self.accelerator.clip_grad_norm_(self.params, self.config.max_grad_norm)
+            self.optimizer.step()
+            self.lr_scheduler.step()
+            self.optimizer.zero_grad(set_to_none=True)
+        return loss.detach()
+
+    def train(self) -> None:
+        from tqdm.auto import tqdm
+
+        c, acc, state = self.config, self.accelerator, self.state
+        self.started = time.perf_counter()
+        progress = tqdm(
+            total=c.max_steps,
+            initial=state.global_step,
+            desc="train",
+            disable=c.quiet or not acc.is_main_process,
+        )
+        micro_losses: list[torch.Tensor] = []
+        self.grad_norm = None
+        if len(self.dataset) // acc.num_processes < c.batch_size:
+            raise InputError(
+                f"{len(self.dataset)} clips cannot fill a batch of {c.batch_size} on {acc.num_processes} process(es)"
+            )
+        while state.global_step < c.max_steps:
+            for samples in self.loader():
+                micro_losses.append(self.step(samples))
+                state.position += len(samples)
+                if not acc.sync_gradients:
+                    continue
+                state.global_step += 1
+                loss = acc.gather(torch.stack(micro_losses).mean()[None]).mean().item()
+                micro_losses = []
+                if not math.isfinite(loss):
+                    raise FloatingPointError(f"loss is {loss} at step {state.global_step}; lower learning_rate")
+                self.losses.append(loss)
+                progress.update(1)
+                progress.set_postfix(loss=f"{loss:.4f}")
+                if state.global_step % c.log_every == 0:
+                    values = {"loss": loss, "lr": self.lr_scheduler.get_last_lr()[0], "epoch": state.epoch}
+                    if self.grad_norm is not None:
+                        values["grad_norm"] = float(self.grad_norm)
+                    self.metrics.log(state.global_step, values)
+                if c.checkpoint_every and state.global_step % c.checkpoint_every == 0:
+                    ckpt.save_checkpoint(acc, c.output_dir, state.global_step, c.checkpoints_keep)
+                if state.global_step >= c.max_steps:
+                    break
+            else:
+                state.epoch += 1
+                state.position = 0
+        progress.close()
+        self.metrics.close()
+
+    def save_final(self) -> TrainResult:
+        c, acc = self.config, self.accelerator
+        acc.wait_for_everyone()
+        model = acc.unwrap_model(self.model)
+        if c.mode is TrainMode.FULL:
+            output = c.output_dir / "transformer"
+            dtype = torch.bfloat16 if c.mixed_precision is MixedPrecision.BF16 else None
+            if acc.is_main_process:
+                ckpt.save_transformer(model, output, self.image_latent_scale, dtype=dtype)
+        else:
+            output = c.output_dir / "lora"
+            if acc.is_main_process:
+                ckpt.save_lora(model, output, self.image_latent_scale)
+        acc.wait_for_everyone()
+        seconds = time.perf_counter() - self.started
+        acc.end_training()
+        return TrainResult(output, self.state.global_step, self.losses, seconds)
+
+
+__all__ = ["Init", "TrainResult", "Trainer", "run"]
