@@ -1,7 +1,7 @@
 """Per-step denoising time, peak memory and FLOPs: DynamiCtrlPipeline vs stock diffusers CogVideoX I2V.
 
 Both pipelines share the same weights (the DynamiCtrl transformer minus its PadaLN), VAE, scheduler and inputs, at
-the "small" CPU configuration of docs/research/performance.md §1.8: hidden 256 (4 heads x 64), 4 layers,
+a "small" CPU configuration: hidden 256 (4 heads x 64), 4 layers,
 37 frames of 224x384 → 10 latent frames → 1,680 video tokens + 32 text tokens, with CFG (batch 2). Its
 attention:linear FLOP ratio (1.08) matches the full model (1.12), so the relative cost of the pose path carries over.
 

@@ -3,7 +3,7 @@
 A sample is addressed by `(epoch, index)`: its clip start and flip come from a generator seeded with
 `(seed, epoch, index)`, so the same sample is the same clip in any worker, on any rank and after a resume.
 Clip, pose and reference are flipped together (the published `random_flip` flipped each frame and the pose
-independently, spec 6.9) and cover-cropped (the published code stretched them).
+independently) and cover-cropped (the published code stretched them).
 
 `LatentCache` keeps the VAE posterior moments of each (clip, pose) selection and the T5 embedding of each prompt,
 keyed by file content and every setting that changes them; a run with the cache gives the same losses as

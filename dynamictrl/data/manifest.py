@@ -9,7 +9,7 @@
 `frames`, `height`, `width`, `fps` describe the clip (probed when missing); `mask` is an optional mask video
 (white = keep, as the published Mask_B01/C01 variants: only the reference frame is masked); `reference` an
 optional reference image used instead of the clip's first frame. Captions are matched to videos by record, not
-by line order as in the published `prompts.txt`/`video.txt` pair (spec 6.9).
+by line order as in the published `prompts.txt`/`video.txt` pair.
 """
 
 from __future__ import annotations

@@ -133,7 +133,7 @@ def align_pair(
         (gh, gw), (th, tw) = generated.shape[1:3], ground_truth.shape[1:3]
         if protocol.resolution == "reference":  # the ground truth's size (DisCo's `cv2.resize` of generated frames)
             generated = resize_frames(generated, th, tw)
-            notes.append(f"different sizes: generated {gw}x{gh} resized to the reference's {tw}x{th}")
+            notes.append(f"different sizes: generated {gw}x{gh} resized to the ground truth's {tw}x{th}")
         else:  # the generated size: the ground truth is treated as the published code treats the reference photo
             ground_truth = cover_crop_frames(ground_truth, gh, gw)
             notes.append(f"different sizes: reference {tw}x{th} scaled and centre-cropped to the generated {gw}x{gh}")

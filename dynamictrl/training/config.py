@@ -2,7 +2,8 @@
 
 Every field carries its help text (`metadata["help"]`); the CLI builds its flags from them and docs/training.md
 lists them all. Choices are tables (str-Enums) whose errors list the valid values. Defaults follow the published
-recipe (reference-spec 4.6) where it is sound, with its bugs fixed (6.9): per-sample image dropout, fp32
+recipe (the published code's `docs/finetune.md` and `accelerate_configs/`) where it is sound, with its bugs fixed
+(docs/training.md): per-sample image dropout, fp32
 v-prediction loss, flips applied to video, pose and reference together.
 """
 

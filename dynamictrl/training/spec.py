@@ -1,11 +1,11 @@
-"""What is specific to DynamiCtrl in training: loading, latents, conditions, forward and loss (reference-spec 4).
+"""What is specific to DynamiCtrl in training: loading, latents, conditions, forward and loss.
 
 The trainer only calls `load_components`, `prepare_batch` and `diffusion_loss`; VAE scaling, RoPE, `ofs`, image
 noise, dropouts and the v-prediction target stay here. Every random draw of a step comes from one CPU
 `torch.Generator` in a fixed order (`prepare_batch`), so a step is the same on any device, with or without the
 latent cache, and after a resume.
 
-Recipe (published training loop, with its bugs fixed, spec 6.9):
+Recipe (the published code's `scripts/dynamictrl_sft_finetune.py` loop, with its bugs fixed, docs/training.md):
 - reference image: pixel noise `σ = exp(N(−3, 0.5²))` per sample, then VAE encode, posterior sample × image scale
   (0.7 = scaling_factor, as trained), zero-padded to the latent frame count; zeroed per sample with
   `image_dropout` (the published loop decided once per batch);

@@ -81,3 +81,34 @@ def test_nonsense_model_and_folder_without_transformer(tmp_path):
 def test_plain_cogvideox_as_model_is_refused_at_load(tiny_models):
     with pytest.raises(CheckpointError, match="plain CogVideoX"):
         load_pipeline(str(tiny_models.base), str(tiny_models.base))
+
+
+def test_model_settings_file_gives_the_trained_image_latent_scale(tiny_models, tmp_path):
+    import shutil
+
+    from dynamictrl.jobs.animate import LoadedModel, image_latent_scale
+    from dynamictrl.options import AnimateOptions
+
+    folder = tmp_path / "trained"
+    shutil.copytree(tiny_models.dynamictrl, folder)
+    assert resolve_model(str(folder)).settings.image_latent_scale is None
+    (folder / "transformer" / "dynamictrl.json").write_text(json.dumps({"image_latent_scale": 0.7}))
+    pipe, info = load_pipeline(str(folder))
+    assert info.settings.image_latent_scale == 0.7
+    options = AnimateOptions(image="a.png", pose_video="p.mp4", prompt="x")
+    assert image_latent_scale(options, LoadedModel(pipe, info)) == 0.7  # the trained scale is the default
+    assert (
+        image_latent_scale(AnimateOptions(**{**options.to_json(), "image_latent_scale": 1.0}), LoadedModel(pipe, info))
+        == 1.0
+    )
+
+
+def test_truncated_vae_weights_are_named_before_anything_loads(tiny_models, tmp_path):
+    import shutil
+
+    folder = tmp_path / "model"
+    shutil.copytree(tiny_models.dynamictrl, folder)
+    weights = folder / "vae" / "diffusion_pytorch_model.safetensors"
+    weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])
+    with pytest.raises(CheckpointError, match="vae/diffusion_pytorch_model.safetensors is corrupt or incomplete"):
+        load_pipeline(str(folder))

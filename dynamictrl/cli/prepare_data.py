@@ -1,0 +1,157 @@
+"""`dynamictrl prepare-data RAW_DIR OUT_DIR`: raw videos → training clips, pose videos, captions, manifest."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from ..errors import InputError
+
+DESCRIPTION = """Cut every video in RAW_DIR to a training clip (a 4k+1 frame bucket, cover-cropped to the size bucket
+nearest its aspect ratio), extract and draw its poses as inference draws them, and write OUT_DIR/manifest.jsonl
+plus the published layout (videos/, poses/, prompts.txt, video.txt) so both trainers read it. Captions come from
+a <name>.txt beside each video or RAW_DIR/captions.csv|captions.jsonl, else from --captioner. Bad videos (corrupt,
+too short, nobody or several people, no caption) are skipped and listed in OUT_DIR/report.json. Re-running skips
+clips already finished with the same source and settings."""
+
+EPILOG = """examples:
+  dynamictrl prepare-data raw/ data/                                  49 frames at 1360x768 (the published recipe)
+  dynamictrl prepare-data raw/ data/ --frames 25,49 --sizes 1360x768,768x1360
+  dynamictrl prepare-data raw/ data/ --captioner template --caption-template "a woman dancing"
+  dynamictrl prepare-data raw/ data/ --mask background                 + mask_video/ for Mask_B01
+  dynamictrl prepare-data raw/ data/ --cache-latents --model models/DynamiCtrl --dtype bf16
+"""
+
+DTYPES = ("fp32", "bf16", "fp16")
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    from ..pose.extract import BACKENDS
+
+    p = subparsers.add_parser(
+        "prepare-data",
+        help="raw videos -> training clips, pose videos, captions and a manifest",
+        description=DESCRIPTION,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("raw_dir", metavar="RAW_DIR", help="folder of source videos (searched recursively)")
+    p.add_argument("out_dir", metavar="OUT_DIR", help="output data root")
+    g = p.add_argument_group("clips")
+    g.add_argument("--frames", default="49", help="frame bucket(s), each 4k+1, comma-separated (default 49)")
+    g.add_argument("--height", type=int, default=None, help="clip height (one size bucket, with --width)")
+    g.add_argument("--width", type=int, default=None, help="clip width (one size bucket, with --height)")
+    g.add_argument("--sizes", default=None, help="size buckets HEIGHTxWIDTH, comma-separated (default 1360x768)")
+    g.add_argument("--start", type=int, default=0, help="first source frame of each clip (default 0)")
+    g.add_argument("--fps", type=float, default=None, help="resample sources to this frame rate first")
+    g.add_argument("--crf", type=int, default=18, help="H.264 quality of the written videos (default 18)")
+    g = p.add_argument_group("poses")
+    g.add_argument("--pose-backend", choices=list(BACKENDS), default="auto", help="pose extractor (default auto)")
+    g.add_argument("--pose-model-dir", default=None, help="folder with the DWPose ONNX files")
+    g.add_argument("--device", default="cpu", help="device of the pose extractor and encoders (default cpu)")
+    g = p.add_argument_group("captions and masks")
+    g.add_argument(
+        "--captioner",
+        choices=["none", "template"],
+        default="none",
+        help="caption videos that have none (default none: they are skipped)",
+    )
+    g.add_argument("--caption-template", default="a person dancing", help="the template captioner's caption")
+    g.add_argument("--id-token", default="", help="token put before each caption in training (cached prompts)")
+    g.add_argument("--mask", choices=["none", "background"], default="none", help="write person masks (Mask_B01)")
+    g.add_argument("--mask-dir", default=None, help="user mask videos of the same names (e.g. Mask_C01 clothes)")
+    g = p.add_argument_group("latent cache")
+    g.add_argument("--cache-latents", action="store_true", help="pre-compute VAE moments and T5 embeddings")
+    g.add_argument("--model", default=None, help="pipeline folder (vae/, text_encoder/, tokenizer/, transformer/)")
+    g.add_argument("--cache-dir", default=None, help="latent cache folder (default OUT_DIR/latents)")
+    g.add_argument(
+        "--dtype", choices=DTYPES, default="fp32", help="encoder dtype: as the trainer's mixed_precision (fp32=no)"
+    )
+    return p
+
+
+def _sizes(args: argparse.Namespace) -> tuple[tuple[int, int], ...]:
+    from ..data.prepare import parse_size_buckets
+
+    if (args.height is None) != (args.width is None):
+        raise InputError("--height and --width go together; give both, or --sizes")
+    if args.height is not None:
+        if args.sizes is not None:
+            raise InputError("--sizes and --height/--width exclude each other; give one")
+        return parse_size_buckets(f"{args.height}x{args.width}")
+    return parse_size_buckets(args.sizes or "1360x768")
+
+
+class _Encoders:
+    """VAE + T5 of a pipeline folder, with the trainer's encoding functions and fingerprints (`LatentEncoder`)."""
+
+    def __init__(self, model: Path, device: str, dtype_name: str) -> None:
+        import torch
+        from diffusers import AutoencoderKLCogVideoX
+        from transformers import AutoTokenizer, T5EncoderModel
+
+        from ..training import spec
+
+        self._spec = spec
+        dtype = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}[dtype_name]
+        for folder in ("vae", "transformer"):
+            if not (model / folder).is_dir():
+                raise InputError(f"--model {model} has no {folder}/ folder; give a pipeline folder")
+        config = json.loads((model / "transformer" / "config.json").read_text())
+        self.max_text_length = int(config.get("max_text_seq_length", 226))
+        # Loaded in the dtype the trainer loads them in: the fingerprints (cache keys) are taken of the weights.
+        self.vae = AutoencoderKLCogVideoX.from_pretrained(model / "vae", torch_dtype=dtype).to(device).eval()
+        self.vae.requires_grad_(False)
+        self.vae_id = spec.fingerprint(self.vae)
+        self.tokenizer = self.text_encoder = None
+        self.text_id = None
+        if (model / "text_encoder").is_dir():
+            self.tokenizer = AutoTokenizer.from_pretrained(model / "tokenizer")
+            self.text_encoder = T5EncoderModel.from_pretrained(model / "text_encoder", dtype=dtype).to(device).eval()
+            self.text_encoder.requires_grad_(False)
+            self.text_id = spec.fingerprint(self.text_encoder)
+
+    def encode_video(self, pixels):
+        return self._spec.encode_moments(self.vae, pixels)
+
+    def encode_prompt(self, prompt: str):
+        if self.text_encoder is None:
+            raise InputError("--model has no text_encoder/: prompts cannot be cached")
+        return self._spec.encode_prompts(self.tokenizer, self.text_encoder, [prompt], self.max_text_length)[0]
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..data.captions import TemplateCaptioner
+    from ..data.prepare import PrepareOptions, prepare_data
+
+    quiet = bool(getattr(args, "quiet", False))
+    options = PrepareOptions(
+        frame_buckets=args.frames,
+        size_buckets=_sizes(args),
+        start=args.start,
+        fps=args.fps,
+        pose_backend=args.pose_backend,
+        pose_model_dir=Path(args.pose_model_dir) if args.pose_model_dir else None,
+        device=args.device,
+        mask=args.mask,
+        mask_dir=Path(args.mask_dir) if args.mask_dir else None,
+        id_token=args.id_token,
+        crf=args.crf,
+        quiet=quiet,
+    )
+    captioner = TemplateCaptioner(args.caption_template) if args.captioner == "template" else None
+    encoder = None
+    if args.cache_latents:
+        if not args.model:
+            raise InputError("--cache-latents needs --model, the pipeline folder whose VAE and T5 training uses")
+        if not Path(args.model).is_dir():
+            raise InputError(f"--model {args.model} is not a folder")
+        encoder = _Encoders(Path(args.model), args.device, args.dtype)
+    elif args.model or args.cache_dir:
+        raise InputError("--model and --cache-dir are used with --cache-latents only; add --cache-latents")
+    report = prepare_data(
+        args.raw_dir, args.out_dir, options, captioner=captioner, latent_encoder=encoder, cache_dir=args.cache_dir
+    )
+    print(report.summary() + f"; see {Path(args.out_dir) / 'report.json'}")
+    return 0 if report.records else 1
