@@ -27,8 +27,8 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
-    from .pipelines.loading import load_pipeline
     from .models.transformer_dynamictrl import DynamiCtrlTransformer, PoseAdaptiveLayerNorm
+    from .pipelines.loading import load_pipeline
     from .pipelines.pipeline_dynamictrl import DynamiCtrlPipeline, DynamiCtrlPipelineOutput
 
 

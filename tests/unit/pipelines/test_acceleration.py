@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-from dynamictrl.pipelines.loading import load_pipeline
 from dynamictrl.errors import InputError
 from dynamictrl.pipelines import acceleration
 from dynamictrl.pipelines.acceleration import CACHE_METHODS, enable_cache
+from dynamictrl.pipelines.loading import load_pipeline
 
 H = W = 64
 
