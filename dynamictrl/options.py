@@ -159,6 +159,23 @@ _DECLARED = [
     ),
     Option("out", "--out", Path, "output .mp4 (default: outputs/<image>_<pose>_seed<seed>.mp4)", IO),
     Option("out_dir", "--out-dir", Path, "folder for the demo's outputs", IO, default=Path("outputs") / "demo"),
+    Option(
+        "mask",
+        "--mask",
+        str,
+        "background: black out the reference's background (for dynamictrl-mask-b01; the "
+        "prompt then names the new background)",
+        IO,
+        default="none",
+        choices=("none", "background"),
+    ),
+    Option(
+        "mask_image",
+        "--mask-image",
+        Path,
+        "a mask for the reference (white = keep), e.g. everything but the clothes for dynamictrl-mask-c01",
+        IO,
+    ),
     Option("side_by_side", "--side-by-side", bool, "also write OUT_side_by_side.mp4", IO, default=False),
     Option("keypoints", "--keypoints", Path, "keypoints JSON to write (default: --out with .json)", IO),
     Option(
@@ -423,6 +440,8 @@ class AnimateOptions(PoseStageOptions):
     prompt: str = use("prompt", required=True)
     negative_prompt: str = use("negative_prompt")
     out: Path | None = use("out")
+    mask: str = use("mask")
+    mask_image: Path | None = use("mask_image")
     side_by_side: bool = use("side_by_side")
     model: str = use("model")
     base: str = use("base")
@@ -450,6 +469,8 @@ class AnimateOptions(PoseStageOptions):
     def check(self) -> None:
         if (self.pose_video is None) == (self.driving_video is None):
             raise InputError("give exactly one of --pose-video (a rendered pose video) or --driving-video")
+        if self.mask != "none" and self.mask_image is not None:
+            raise InputError("give --mask background or --mask-image, not both")
         if self.out is None:  # frozen: the derived default is set once, here
             pose = self.pose_video or self.driving_video
             name = f"{Path(self.image).stem}_{Path(pose).stem}_seed{self.seed}.mp4"

@@ -13,7 +13,8 @@ by `dynamictrl pose`) or --driving-video (any video of a person; poses are extra
 cached). The reference image is cover-cropped to --width x --height, and the same crop conditions generation.
 Writes OUT (H.264, exactly --frames frames), OUT.json (every setting, seed, versions, timings) and, with
 --side-by-side, OUT_side_by_side.mp4 (reference | pose | result); with --driving-video also OUT_pose.mp4 and
-OUT_pose.json (the aligned pose sequence that was used and its keypoints). Every value and output location is
+OUT_pose.json (the aligned pose sequence that was used and its keypoints); with --mask or --mask-image also
+OUT_masked_reference.png (what the model was given). Every value and output location is
 checked before any model is loaded."""
 
 
@@ -33,6 +34,8 @@ def report(result) -> None:
         print(f"video: {path}")
     for path in result.side_by_side:
         print(f"side by side: {path}")
+    if result.masked_reference:
+        print(f"masked reference: {result.masked_reference}")
     if result.pose_video:
         print(f"pose video: {result.pose_video}")
         print(f"pose keypoints: {result.pose_keypoints}")

@@ -1,4 +1,5 @@
-"""Mask videos for the masked-reference variants (published Mask_B01 / Mask_C01).
+"""Mask videos for the masked-reference variants (published Mask_B01 / Mask_C01); the masks themselves come from
+`dynamictrl.pose.segmentation`.
 
 A mask video is frame-aligned with its clip, white where the reference keeps its pixels (the dataset keeps
 `mask > 127`; the published code `> 200`, so masks are written as pure black and white). Only the reference frame
@@ -14,41 +15,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
-import numpy.typing as npt
-
-from ..errors import InputError, ModelNotFoundError
-
 MASK_MODES = ("none", "background")
-# Selfie segmentation gives a person probability per pixel; above this the pixel is the person.
-PERSON_THRESHOLD = 0.5
-
-
-class PersonSegmenter:
-    """RGB uint8 frames → person masks (uint8 `[F, H, W, 3]`, 255 = person), MediaPipe selfie segmentation."""
-
-    def __init__(self) -> None:
-        from ..pose.backends.mediapipe import import_mediapipe
-
-        solutions = import_mediapipe()
-        if solutions is None:
-            raise ModelNotFoundError(
-                "--mask background needs mediapipe (0.10.21, with its legacy solutions); "
-                "install it with pip install --no-deps mediapipe==0.10.21"
-            )
-        # model 0 ("general", 256x256) handles full bodies; model 1 ("landscape") is for video calls.
-        self._segmenter = solutions.selfie_segmentation.SelfieSegmentation(model_selection=0)
-
-    def __call__(self, frames: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8]:
-        masks = []
-        for frame in frames:
-            probability = self._segmenter.process(np.ascontiguousarray(frame)).segmentation_mask
-            masks.append(probability > PERSON_THRESHOLD)
-        keep = np.stack(masks).astype(np.uint8) * 255
-        return np.repeat(keep[..., None], 3, axis=-1)
-
-    def close(self) -> None:
-        self._segmenter.close()
 
 
 def find_user_mask(mask_dir: Path, video: Path, raw_dir: Path) -> Path | None:
@@ -59,11 +26,3 @@ def find_user_mask(mask_dir: Path, video: Path, raw_dir: Path) -> Path | None:
         return candidate
     matches = sorted(p for p in (mask_dir / relative.parent).glob(f"{video.stem}.*") if p.suffix != ".txt")
     return matches[0] if matches else None
-
-
-def binarise(frames: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8]:
-    """A user mask (any colour) → pure black and white, from its first channel (the dataset's test)."""
-    if frames.ndim != 4 or frames.shape[-1] != 3:
-        raise InputError(f"a mask video must decode to [F, H, W, 3] frames, got {list(frames.shape)}")
-    keep = (frames[..., 0] > 127).astype(np.uint8) * 255
-    return np.repeat(keep[..., None], 3, axis=-1)

@@ -40,9 +40,10 @@ import numpy as np
 import numpy.typing as npt
 
 from ..errors import DynamiCtrlError, InputError
+from ..pose.segmentation import PersonSegmenter, binarise
 from .captions import Captioner, given_caption, read_caption_mapping
 from .manifest import ClipRecord, write_manifest
-from .masks import MASK_MODES, PersonSegmenter, binarise, find_user_mask
+from .masks import MASK_MODES, find_user_mask
 
 logger = logging.getLogger(__name__)
 

@@ -24,7 +24,7 @@ from .._version import __version__
 from ..errors import InputError
 from ..io.atomic import write_json_atomic
 from ..io.images import cover_crop, cover_crop_frames, same_aspect
-from ..io.media import load_image, probe_video, read_video, side_by_side, write_video
+from ..io.media import load_image, probe_video, read_video, save_image, side_by_side, write_video
 from ..io.outputs import StagedOutputs, check_outputs
 from ..models.geometry import size_limits, validate_size
 from ..options import AnimateOptions
@@ -41,6 +41,7 @@ class AnimateResult:
     side_by_side: list[Path] = field(default_factory=list)
     pose_video: Path | None = None
     pose_keypoints: Path | None = None
+    masked_reference: Path | None = None
     frames: npt.NDArray[np.uint8] | None = None  # [num_videos, F, H, W, 3]
     warnings: list[str] = field(default_factory=list)
 
@@ -53,6 +54,7 @@ class OutputPlan:
     side_by_side: list[Path]
     pose_video: Path | None
     pose_keypoints: Path | None
+    masked_reference: Path | None
     sidecar: Path
 
     @classmethod
@@ -66,6 +68,11 @@ class OutputPlan:
             side_by_side=[p.with_name(f"{p.stem}_side_by_side.mp4") for p in videos] if options.side_by_side else [],
             pose_video=pose_stem.with_suffix(".mp4") if with_pose else None,
             pose_keypoints=pose_stem.with_suffix(".json") if with_pose else None,
+            masked_reference=(
+                out.with_name(f"{out.stem}_masked_reference.png")
+                if options.mask != "none" or options.mask_image
+                else None
+            ),
             sidecar=out.with_suffix(".json"),
         )
 
@@ -75,12 +82,18 @@ class OutputPlan:
         labelled.update({f"--out (video {i})": p for i, p in enumerate(self.videos[1:], 1)})
         labelled.update({f"--side-by-side ({p.name})": p for p in self.side_by_side})
         labelled.update({"--out (pose video)": self.pose_video, "--out (pose keypoints)": self.pose_keypoints})
+        labelled["--out (masked reference)"] = self.masked_reference
         labelled["--out (sidecar)"] = self.sidecar
         return labelled
 
 
 def _inputs_by_flag(options: AnimateOptions) -> dict[str, Path | None]:
-    return {"--image": options.image, "--pose-video": options.pose_video, "--driving-video": options.driving_video}
+    return {
+        "--image": options.image,
+        "--pose-video": options.pose_video,
+        "--driving-video": options.driving_video,
+        "--mask-image": options.mask_image,
+    }
 
 
 def preflight(options: AnimateOptions) -> OutputPlan:
@@ -157,12 +170,35 @@ def prepare_inputs(options: AnimateOptions) -> PreparedInputs:
         for message in warnings:
             logger.warning("pose check: %s", message)
         pose = _fit_pose_frames(pose, options.height, options.width)
-        return PreparedInputs(cover_crop(image, options.height, options.width), pose, fps, warnings)
+        reference = mask_reference(options, cover_crop(image, options.height, options.width))
+        return PreparedInputs(reference, pose, fps, warnings)
 
     from .pose import run_pose_stage
 
     prepared = run_pose_stage(options, num_frames=options.num_frames)  # logs its own check's warnings
-    return PreparedInputs(prepared.reference_image, prepared.frames, prepared.fps, list(prepared.warnings), prepared)
+    reference = mask_reference(options, prepared.reference_image)  # the pose is aligned on the unmasked photo
+    return PreparedInputs(reference, prepared.frames, prepared.fps, list(prepared.warnings), prepared)
+
+
+def mask_reference(options: AnimateOptions, reference: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8]:
+    """The reference as the masked-reference models expect it: black outside the mask (`--mask`, `--mask-image`)."""
+    if options.mask == "none" and options.mask_image is None:
+        return reference
+    from ..pose.segmentation import PersonSegmenter, apply_mask, binarise
+
+    if options.mask_image is not None:
+        mask = binarise(cover_crop(load_image(options.mask_image), options.height, options.width)[None])[0]
+    else:
+        segmenter = PersonSegmenter()
+        try:
+            mask = segmenter(reference[None])[0]
+        finally:
+            segmenter.close()
+    kept = float((mask[..., 0] > 127).mean())
+    if kept < 0.01:
+        what = "--mask-image keeps" if options.mask_image is not None else "--mask background found a person in"
+        raise InputError(f"{what} only {kept:.1%} of the reference; check the mask (white = keep)")
+    return apply_mask(reference, mask)
 
 
 @dataclass
@@ -243,6 +279,9 @@ def animate(options: AnimateOptions, model: LoadedModel | None = None) -> Animat
             write_video(staged.path(plan.pose_video), pose, fps)
             save_keypoints_json(staged.path(plan.pose_keypoints), prepared.keypoints, prepared.metadata())
             result.pose_video, result.pose_keypoints = plan.pose_video, plan.pose_keypoints
+        if plan.masked_reference is not None:
+            save_image(staged.path(plan.masked_reference), reference)
+            result.masked_reference = plan.masked_reference
         timings["write_s"] = time.perf_counter() - start
         write_json_atomic(staged.path(plan.sidecar), sidecar(options, model, result, fps, timings, prepared))
     return result
@@ -308,6 +347,7 @@ def sidecar(
             "side_by_side": [str(p) for p in result.side_by_side],
             "pose_video": str(result.pose_video) if result.pose_video else None,
             "pose_keypoints": str(result.pose_keypoints) if result.pose_keypoints else None,
+            "masked_reference": str(result.masked_reference) if result.masked_reference else None,
             "num_frames": int(frames.shape[1]),
             "height": int(frames.shape[2]),
             "width": int(frames.shape[3]),

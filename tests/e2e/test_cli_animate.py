@@ -153,3 +153,31 @@ def test_driving_video_runs_the_pose_stage_once_and_reuses_it(tiny_models, media
         assert (pose.num_frames, pose.height, pose.width) == (9, 96, 64)
         assert out.with_name(f"{out.stem}_pose.json").is_file()
         assert probe_video(out).num_frames == 9
+
+
+def test_masked_background_reference_is_written_and_used(tiny_models, media_dir, tmp_path):
+    """--mask background: the reference's background is black in what the model is given (and in the side-by-side);
+    --mask-image takes the user's mask the same way."""
+    from dynamictrl.io.media import load_image
+
+    pose = tmp_path / "pose.mp4"
+    write_video(pose, np.zeros((9, 96, 64, 3), np.uint8) + 40, fps=8)
+    args = [
+        "animate", "--image", str(media_dir / "human2.jpg"), "--pose-video", str(pose), "--prompt",
+        "a man in a suit on a green lawn", "--model", str(tiny_models.dynamictrl), "--frames", "9",
+        "--height", "96", "--width", "64", "--steps", "1",
+    ]  # fmt: skip
+    out = tmp_path / "b.mp4"
+    assert main([*args, "--out", str(out), "--mask", "background"]) == 0
+    masked = load_image(tmp_path / "b_masked_reference.png")
+    assert masked.shape == (96, 64, 3)
+    assert masked[:, :4].max() < 30 and masked[40:70, 24:40].mean() > 30  # black sides, the person kept
+    sidecar = json.loads(out.with_suffix(".json").read_text())
+    assert sidecar["settings"]["mask"] == "background" and sidecar["outputs"]["masked_reference"]
+
+    user_mask = np.zeros((96, 64, 3), np.uint8)
+    user_mask[:, 32:] = 255
+    save_image(tmp_path / "mask.png", user_mask)
+    assert main([*args, "--out", str(tmp_path / "c.mp4"), "--mask-image", str(tmp_path / "mask.png")]) == 0
+    masked = load_image(tmp_path / "c_masked_reference.png")
+    assert masked[:, :30].max() == 0 and masked[:, 34:].max() > 0
