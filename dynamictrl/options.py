@@ -188,6 +188,8 @@ _DECLARED = [
     # generation
     Option("model", "--model", str, f"local folder, hub id or name ({_models_help()})", GEN, default=DEFAULT_MODEL),
     Option("base", "--base", str, "where missing VAE/T5/tokenizer/scheduler come from", GEN, default=BASE_MODEL),
+    Option("lora", "--lora", Path, "a LoRA folder written by `dynamictrl train` (or any diffusers-format LoRA)", GEN),
+    Option("lora_scale", "--lora-scale", float, "LoRA strength (0: the base model)", GEN, default=1.0),
     Option(
         "num_frames",
         "--frames",
@@ -445,6 +447,8 @@ class AnimateOptions(PoseStageOptions):
     side_by_side: bool = use("side_by_side")
     model: str = use("model")
     base: str = use("base")
+    lora: Path | None = use("lora")
+    lora_scale: float = use("lora_scale")
     num_frames: int = use("num_frames")
     height: int = use("height")
     width: int = use("width")

@@ -266,3 +266,24 @@ def populate_hub_cache(cache_dir: str | Path, repo_id: str, folder: str | Path, 
     (repo_dir / "refs").mkdir(parents=True, exist_ok=True)
     (repo_dir / "refs" / "main").write_text(commit)
     return snapshot
+
+
+def write_tiny_lora(folder: str | Path, transformer_dir: str | Path, seed: int = 0, rank: int = 4) -> Path:
+    """A diffusers-format LoRA for the tiny transformer in `transformer_dir`, with non-zero (seeded) up-projections
+    so that it changes the output: what `dynamictrl train` writes for a LoRA run, without the training."""
+    from peft import LoraConfig
+    from peft.utils import get_peft_model_state_dict
+
+    from .models.transformer_dynamictrl import DynamiCtrlTransformer
+    from .pipelines.pipeline_dynamictrl import DynamiCtrlPipeline
+
+    transformer = DynamiCtrlTransformer.from_pretrained(transformer_dir)
+    transformer.add_adapter(LoraConfig(r=rank, lora_alpha=rank, target_modules=["to_q", "to_k", "to_v", "to_out.0"]))
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, param in transformer.named_parameters():
+            if "lora_B" in name:
+                param.copy_(torch.randn(param.shape, generator=generator) * 0.5)
+    with atomic_dir(folder) as tmp:
+        DynamiCtrlPipeline.save_lora_weights(tmp, transformer_lora_layers=get_peft_model_state_dict(transformer))
+    return Path(folder)

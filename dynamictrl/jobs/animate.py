@@ -101,6 +101,10 @@ def preflight(options: AnimateOptions) -> OutputPlan:
     plan = OutputPlan.of(options)
     check_outputs(plan.by_flag(), _inputs_by_flag(options))
     check_input_files(_inputs_by_flag(options))
+    if options.lora is not None:
+        from ..pipelines.loading import lora_weights_file
+
+        lora_weights_file(options.lora)
     return plan
 
 
@@ -215,11 +219,13 @@ def load_configured_pipeline(options: AnimateOptions, resolved: Any = None) -> L
 
     from ..io.devices import resolve_device, resolve_dtype
     from ..pipelines import acceleration
-    from ..pipelines.loading import load_pipeline
+    from ..pipelines.loading import load_lora, load_pipeline
 
     device = resolve_device(options.device)
     dtype = resolve_dtype(options.dtype, device)
     pipe, info = load_pipeline(options.model, options.base, torch_dtype=dtype, resolved=resolved)
+    if options.lora is not None:
+        load_lora(pipe, info, options.lora, options.lora_scale)
     acceleration.place(pipe, device, options.offload)
     acceleration.configure_vae(pipe, options.vae_tiling, options.vae_slicing)
     acceleration.enable_cache(pipe, options.cache, options.cache_threshold)
@@ -357,6 +363,8 @@ def sidecar(
             "components": resolved.describe(),
             "sources": resolved.sources,
             "image_latent_scale": image_latent_scale(options, model),
+            "lora": str(model.info.lora) if model.info.lora else None,
+            "lora_scale": model.info.lora_scale,
         },
         "runtime": {
             "device": str(model.info.device),

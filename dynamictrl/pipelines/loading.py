@@ -190,6 +190,42 @@ class LoadInfo:
     dtype: torch.dtype
     settings: ModelSettings = field(default_factory=ModelSettings)
     device: torch.device | None = None
+    lora: Path | None = None
+    lora_scale: float | None = None
+
+
+LORA_WEIGHTS = "pytorch_lora_weights.safetensors"
+LORA_ADAPTER = "lora"
+
+
+def lora_weights_file(path: str | os.PathLike) -> Path:
+    """The weights of a LoRA given as a folder (with `pytorch_lora_weights.safetensors`) or as the file itself."""
+    path = Path(path).expanduser()
+    weights = path / LORA_WEIGHTS if path.is_dir() else path
+    if not weights.is_file() or weights.suffix != ".safetensors":
+        raise InputError(f"--lora {path}: no {LORA_WEIGHTS} there; give the LoRA folder `dynamictrl train` wrote")
+    return weights
+
+
+def load_lora(pipe: DynamiCtrlPipeline, info: LoadInfo, path: str | os.PathLike, scale: float = 1.0) -> None:
+    """Load a diffusers-format LoRA into `pipe` at `scale`; its folder's `dynamictrl.json` (the image-latent scale
+    it was trained with) overrides the base model's settings."""
+    weights = lora_weights_file(path)
+    try:
+        safetensors_names(weights)
+    except Exception as exc:
+        raise CheckpointError(
+            f"{weights} is corrupt or incomplete ({type(exc).__name__}); train or copy it again"
+        ) from exc
+    try:
+        pipe.load_lora_weights(str(weights.parent), weight_name=weights.name, adapter_name=LORA_ADAPTER)
+    except (ValueError, KeyError, RuntimeError) as exc:
+        raise CheckpointError(f"{weights} does not fit this model ({str(exc).splitlines()[0][:200]})") from exc
+    pipe.set_adapters([LORA_ADAPTER], [scale])
+    trained = ModelSettings.read(weights.parent, str(path))
+    if trained.image_latent_scale is not None:
+        info.settings = trained
+    info.lora, info.lora_scale = weights, scale
 
 
 def load_pipeline(

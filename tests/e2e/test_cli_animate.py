@@ -181,3 +181,30 @@ def test_masked_background_reference_is_written_and_used(tiny_models, media_dir,
     assert main([*args, "--out", str(tmp_path / "c.mp4"), "--mask-image", str(tmp_path / "mask.png")]) == 0
     masked = load_image(tmp_path / "c_masked_reference.png")
     assert masked[:, :30].max() == 0 and masked[:, 34:].max() > 0
+
+
+def test_lora_changes_the_output_and_scale_zero_gives_the_base_model(inputs, tiny_models, tmp_path):
+    from dynamictrl.testing import write_tiny_lora
+
+    lora = write_tiny_lora(tmp_path / "lora", tiny_models.dynamictrl / "transformer")
+    runs = {
+        "base": [],
+        "lora": ["--lora", str(lora)],
+        "zero": ["--lora", str(lora), "--lora-scale", "0"],
+    }
+    videos = {}
+    for name, extra in runs.items():
+        out = tmp_path / f"{name}.mp4"
+        assert main([*_animate_args(inputs, tiny_models.dynamictrl, out), *extra]) == 0
+        videos[name] = read_video(out)[0].astype(int)
+    assert np.abs(videos["lora"] - videos["base"]).mean() > 1.0
+    assert np.array_equal(videos["zero"], videos["base"])
+    sidecar = json.loads((tmp_path / "lora.json").read_text())
+    assert (
+        sidecar["model"]["lora"].endswith("pytorch_lora_weights.safetensors") and sidecar["model"]["lora_scale"] == 1
+    )
+
+
+def test_missing_lora_is_refused_before_loading(inputs, tiny_models, tmp_path, capsys):
+    code = main([*_animate_args(inputs, tiny_models.dynamictrl, tmp_path / "o.mp4"), "--lora", str(tmp_path)])
+    assert code == 1 and "no pytorch_lora_weights.safetensors there" in capsys.readouterr().err
