@@ -14,7 +14,6 @@ and `identity() -> str` (the identity is part of the resume key, so another capt
 from __future__ import annotations
 
 import csv
-import json
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
@@ -22,6 +21,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ..errors import InputError
+from .manifest import json_lines
 
 MAPPING_FILES = ("captions.csv", "captions.jsonl")
 DEFAULT_TEMPLATE = "a person dancing"
@@ -72,13 +72,7 @@ def _read_csv(path: Path) -> dict[str, str]:
 
 def _read_jsonl(path: Path) -> dict[str, str]:
     out: dict[str, str] = {}
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            raw = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise InputError(f"{path}:{number} is not JSON ({exc.msg})") from None
+    for number, raw in json_lines(path):
         name = raw.get("file", raw.get("video")) if isinstance(raw, dict) else None
         if not isinstance(name, str) or not isinstance(raw.get("caption"), str):
             raise InputError(f'{path}:{number} must be {{"file": "<video name>", "caption": "<text>"}}')

@@ -15,8 +15,10 @@ by line order as in the published `prompts.txt`/`video.txt` pair.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 from ..errors import InputError
 
@@ -51,6 +53,17 @@ def _path(root: Path, value: str | None) -> Path | None:
     return p if p.is_absolute() else root / p
 
 
+def json_lines(path: Path) -> Iterator[tuple[int, Any]]:
+    """(line number, parsed value) of each non-empty line of a JSONL file; a line that is not JSON is named."""
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            yield number, json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise InputError(f"{path}:{number} is not JSON ({exc.msg})") from None
+
+
 def read_manifest(path: str | Path, *, check_files: bool = True) -> list[ClipRecord]:
     """Parse and check a manifest; errors name the line and the fix."""
     from ..io.media import probe_video
@@ -58,13 +71,7 @@ def read_manifest(path: str | Path, *, check_files: bool = True) -> list[ClipRec
     path = Path(path)
     root = path.parent
     records = []
-    for number, line in enumerate(path.read_text().splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            raw = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise InputError(f"{path}:{number} is not JSON ({exc.msg})") from None
+    for number, raw in json_lines(path):
         if not isinstance(raw, dict):
             raise InputError(f"{path}:{number} must be a JSON object")
         missing = [k for k in REQUIRED if not raw.get(k)]
