@@ -27,7 +27,7 @@ LAYERS: dict[str, int] = {
     "jobs": 6,
     "testing": 6,
     "training": 7,
-    "app": 8,
+    "app": 7,
     "cli": 8,
     "__main__": 9,
 }
