@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 from ..errors import InputError
@@ -83,42 +82,18 @@ def _sizes(args: argparse.Namespace) -> tuple[tuple[int, int], ...]:
     return parse_size_buckets(args.sizes or "1360x768")
 
 
-class _Encoders:
-    """VAE + T5 of a pipeline folder, with the trainer's encoding functions and fingerprints (`LatentEncoder`)."""
+def _encoders(model: Path, device: str, dtype_name: str):
+    """The VAE + T5 of a pipeline folder as the trainer loads them (`data.encoders.load_encoders`): same dtype, same
+    fingerprints, so the cache keys written here are the ones training reads."""
+    import torch
 
-    def __init__(self, model: Path, device: str, dtype_name: str) -> None:
-        import torch
-        from diffusers import AutoencoderKLCogVideoX
-        from transformers import AutoTokenizer, T5EncoderModel
+    from ..data.encoders import load_encoders
 
-        from ..training import spec
-
-        self._spec = spec
-        dtype = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}[dtype_name]
-        for folder in ("vae", "transformer"):
-            if not (model / folder).is_dir():
-                raise InputError(f"--model {model} has no {folder}/ folder; give a pipeline folder")
-        config = json.loads((model / "transformer" / "config.json").read_text())
-        self.max_text_length = int(config.get("max_text_seq_length", 226))
-        # Loaded in the dtype the trainer loads them in: the fingerprints (cache keys) are taken of the weights.
-        self.vae = AutoencoderKLCogVideoX.from_pretrained(model / "vae", torch_dtype=dtype).to(device).eval()
-        self.vae.requires_grad_(False)
-        self.vae_id = spec.fingerprint(self.vae)
-        self.tokenizer = self.text_encoder = None
-        self.text_id = None
-        if (model / "text_encoder").is_dir():
-            self.tokenizer = AutoTokenizer.from_pretrained(model / "tokenizer")
-            self.text_encoder = T5EncoderModel.from_pretrained(model / "text_encoder", dtype=dtype).to(device).eval()
-            self.text_encoder.requires_grad_(False)
-            self.text_id = spec.fingerprint(self.text_encoder)
-
-    def encode_video(self, pixels):
-        return self._spec.encode_moments(self.vae, pixels)
-
-    def encode_prompt(self, prompt: str):
-        if self.text_encoder is None:
-            raise InputError("--model has no text_encoder/: prompts cannot be cached")
-        return self._spec.encode_prompts(self.tokenizer, self.text_encoder, [prompt], self.max_text_length)[0]
+    for folder in ("vae", "transformer"):
+        if not (model / folder).is_dir():
+            raise InputError(f"--model {model} has no {folder}/ folder; give a pipeline folder")
+    dtype = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}[dtype_name]
+    return load_encoders(model, dtype).to(device)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -147,7 +122,7 @@ def run(args: argparse.Namespace) -> int:
             raise InputError("--cache-latents needs --model, the pipeline folder whose VAE and T5 training uses")
         if not Path(args.model).is_dir():
             raise InputError(f"--model {args.model} is not a folder")
-        encoder = _Encoders(Path(args.model), args.device, args.dtype)
+        encoder = _encoders(Path(args.model), args.device, args.dtype)
     elif args.model or args.cache_dir:
         raise InputError("--model and --cache-dir are used with --cache-latents only; add --cache-latents")
     report = prepare_data(

@@ -102,7 +102,7 @@ class ClipDataset(torch.utils.data.Dataset):
     `video` / `control_video` `[F, 3, H, W]` (None when their moments come from the cache, then `video_moments` /
     `control_moments` `[f, 32, h, w]`), `prompt`,
     `video_key` / `control_key` / `image_key` (cache keys, None without a cache), `image_moments` (cached reference
-    moments, used only when training without image noise), `index`, `start`, `flip`.
+    moments, used only when training without image noise), `epoch`, `index`, `start`, `flip`.
     """
 
     def __init__(
@@ -167,11 +167,25 @@ class ClipDataset(torch.utils.data.Dataset):
             image = image * keep[..., None].astype(np.uint8)
         return image
 
+    def clip_frames(self, index: int, start: int = 0, flip: bool = False) -> dict[str, Any]:
+        """Record `index` as uint8 frames at the dataset's size (for validation and previews, not training):
+        `reference [H, W, 3]` (masked as in training), `video` and `pose` `[F, H, W, 3]`, `prompt`, `fps`."""
+        record = self.records[index]
+        video = self._read(record.video, start, self.frames, flip)
+        return {
+            "reference": self._reference(record, start, flip, video[0]),
+            "video": video,
+            "pose": self._read(record.pose, start, self.frames, flip),
+            "prompt": self.prompt(index),
+            "fps": record.fps,
+        }
+
     def __getitem__(self, key: tuple[int, int]) -> dict[str, Any]:
         epoch, index = key
         record = self.records[index]
         start, flip = self.selection(epoch, index)
-        sample: dict[str, Any] = {"index": index, "start": start, "flip": flip, "prompt": self.prompt(index)}
+        sample: dict[str, Any] = {"epoch": epoch, "index": index, "start": start, "flip": flip}
+        sample["prompt"] = self.prompt(index)
         sample["video_key"] = sample["control_key"] = sample["image_key"] = None
         moments = {}
         if self.cache is not None:
@@ -206,12 +220,16 @@ def collate_samples(samples: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def epoch_order(length: int, seed: int, epoch: int, rank: int = 0, world: int = 1) -> list[int]:
-    """This rank's share of a seeded permutation of the dataset for `epoch` (equal shares: the tail is dropped)."""
+    """This rank's share of a seeded permutation of the dataset for `epoch` (equal shares: the tail is dropped).
+
+    Interleaved (rank r takes positions r, r + world, ...), so the j-th batches of B clips of all ranks together
+    are the j-th batch of world·B clips of one process: N processes train on the same global batches as one.
+    """
     order = np.random.default_rng((seed, 1_000_003, epoch)).permutation(length)
     share = length // world
     if share == 0:
         raise InputError(f"the dataset has {length} clips, fewer than the {world} processes; add clips")
-    return [int(i) for i in order[rank * share : (rank + 1) * share]]
+    return [int(i) for i in order[rank : share * world : world]]
 
 
 class ResumableSampler(torch.utils.data.Sampler):

@@ -58,6 +58,17 @@ def trainable_state_dict(model: torch.nn.Module) -> dict[str, torch.Tensor]:
     return {name: p.detach().cpu().contiguous() for name, p in model.named_parameters() if p.requires_grad}
 
 
+def trainable_digest(model: torch.nn.Module) -> str:
+    """sha256 (16 hex digits) of the trainable parameters' names and float32 values: equal iff the weights are."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for name, value in trainable_state_dict(model).items():
+        h.update(name.encode())
+        h.update(value.float().numpy().tobytes())
+    return h.hexdigest()[:16]
+
+
 def load_trainable_state_dict(model: torch.nn.Module, state: dict[str, torch.Tensor]) -> None:
     """Load saved trainable parameters; every trainable parameter must be in `state` and nothing else."""
     params = dict(model.named_parameters())

@@ -20,6 +20,8 @@ from typing import Any
 
 from ..errors import InputError
 
+VALIDATION_PATH_KEYS = ("validation_images", "validation_poses", "validation_videos")
+
 
 class TrainMode(str, enum.Enum):
     FULL = "full"  # every transformer parameter
@@ -141,6 +143,27 @@ class TrainConfig:
     checkpoints_keep: int | None = field(default=3, metadata=_help("keep the last K checkpoints (null: all)"))
     resume: str | None = field(default=None, metadata=_help("'latest' or a checkpoint folder to resume from"))
     log_every: int = field(default=1, metadata=_help("write metrics every N steps"))
+    # ---- validation (training/validation.py)
+    validation_steps: int = field(
+        default=0, metadata=_help("generate and score the validation set every N steps (0: off)")
+    )
+    validation_count: int = field(
+        default=2, metadata=_help("without validation_prompts: validate on the first N training clips")
+    )
+    validation_prompts: tuple[str, ...] = field(
+        default=(), metadata=_help("fixed validation prompts (a YAML list; a flag gives one prompt)")
+    )
+    validation_images: tuple[str, ...] = field(
+        default=(), metadata=_help("reference image of each validation prompt (comma-separated as a flag)")
+    )
+    validation_poses: tuple[str, ...] = field(
+        default=(), metadata=_help("pose video of each validation prompt (cover-cropped to height x width)")
+    )
+    validation_videos: tuple[str, ...] = field(
+        default=(), metadata=_help("optional ground-truth clip of each validation prompt (for PSNR/SSIM)")
+    )
+    validation_inference_steps: int = field(default=25, metadata=_help("denoising steps of validation videos"))
+    validation_guidance_scale: float = field(default=3.0, metadata=_help("CFG scale of validation videos"))
     quiet: bool = field(default=False, metadata=_help("no progress bar"))
 
     def __post_init__(self) -> None:
@@ -153,10 +176,14 @@ class TrainConfig:
         set_(self, "data_root", Path(self.data_root))
         if self.cache_dir is not None:
             set_(self, "cache_dir", Path(self.cache_dir))
-        if isinstance(self.lora_targets, str):
-            set_(self, "lora_targets", tuple(t.strip() for t in self.lora_targets.split(",") if t.strip()))
-        else:
-            set_(self, "lora_targets", tuple(self.lora_targets))
+        for key in ("lora_targets", *VALIDATION_PATH_KEYS):
+            value = getattr(self, key)
+            if isinstance(value, str):
+                set_(self, key, tuple(t.strip() for t in value.split(",") if t.strip()))
+            else:
+                set_(self, key, tuple(str(v) for v in value))
+        prompts = self.validation_prompts
+        set_(self, "validation_prompts", (prompts,) if isinstance(prompts, str) else tuple(map(str, prompts)))
         if self.lr_scheduler not in LR_SCHEDULERS:
             raise InputError(
                 f"lr_scheduler: unknown value {self.lr_scheduler!r}; choose one of {', '.join(LR_SCHEDULERS)}"
@@ -179,11 +206,19 @@ class TrainConfig:
             value = getattr(self, key)
             if not 0.0 <= value <= 1.0:
                 raise InputError(f"{key} is a probability in [0, 1], got {value}")
-        positive = ("max_steps", "batch_size", "gradient_accumulation_steps", "lora_rank", "log_every")
+        positive = (
+            "max_steps",
+            "batch_size",
+            "gradient_accumulation_steps",
+            "lora_rank",
+            "log_every",
+            "validation_count",
+            "validation_inference_steps",
+        )
         for key in positive:
             if getattr(self, key) < 1:
                 raise InputError(f"{key} must be 1 or more, got {getattr(self, key)}")
-        for key in ("lr_warmup_steps", "checkpoint_every", "num_workers"):
+        for key in ("lr_warmup_steps", "checkpoint_every", "num_workers", "validation_steps"):
             if getattr(self, key) < 0:
                 raise InputError(f"{key} must be 0 or more, got {getattr(self, key)}")
         if self.checkpoints_keep is not None and self.checkpoints_keep < 1:
@@ -199,6 +234,16 @@ class TrainConfig:
             )
         if self.image_latent_scale is not None and self.image_latent_scale <= 0:
             raise InputError(f"image_latent_scale must be > 0, got {self.image_latent_scale}")
+        if not 0 <= self.validation_guidance_scale < float("inf"):
+            raise InputError(f"validation_guidance_scale must be >= 0, got {self.validation_guidance_scale}")
+        count = len(self.validation_prompts)
+        for key in VALIDATION_PATH_KEYS:
+            given = len(getattr(self, key))
+            if given != count and not (key == "validation_videos" and given == 0):
+                raise InputError(
+                    f"{key} has {given} entries for {count} validation_prompts; give one per prompt"
+                    + (" (or none)" if key == "validation_videos" else "")
+                )
 
     # ------------------------------------------------------------------------------------------- files
     @property
@@ -216,6 +261,10 @@ class TrainConfig:
             raise InputError(f"data_root: {self.data_root} does not exist; give the dataset folder")
         if not self.manifest_path.is_file():
             raise InputError(f"no manifest at {self.manifest_path}; write one (docs/training.md, 'Data')")
+        for key in VALIDATION_PATH_KEYS:
+            for path in getattr(self, key):
+                if not Path(path).is_file():
+                    raise InputError(f"{key}: {path} does not exist")
         if self.resume is not None:
             from .checkpoint import find_checkpoint
 
@@ -287,6 +336,9 @@ def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None
 
 
 def _resolve(key: str, value: Any, base: Path) -> Any:
+    if key in VALIDATION_PATH_KEYS:
+        items = value.split(",") if isinstance(value, str) else (value or [])
+        return [_resolve("model", item.strip() if isinstance(item, str) else item, base) for item in items]
     if key in PATH_KEYS and isinstance(value, (str, Path)):
         p = Path(value).expanduser()
         return str(p if p.is_absolute() else base / p)

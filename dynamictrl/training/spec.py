@@ -1,9 +1,10 @@
 """What is specific to DynamiCtrl in training: loading, latents, conditions, forward and loss.
 
 The trainer only calls `load_components`, `prepare_batch` and `diffusion_loss`; VAE scaling, RoPE, `ofs`, image
-noise, dropouts and the v-prediction target stay here. Every random draw of a step comes from one CPU
-`torch.Generator` in a fixed order (`prepare_batch`), so a step is the same on any device, with or without the
-latent cache, and after a resume.
+noise, dropouts and the v-prediction target stay here. Every random draw of a sample comes from its own CPU
+`torch.Generator`, seeded by `(seed, epoch, index)` (`sample_generator`), in a fixed order (`prepare_batch`), so a
+sample's step is the same on any device, with or without the latent cache, after a resume, and whichever rank or
+micro-batch it lands in: N processes × batch B train exactly as 1 process × batch N·B.
 
 Recipe (the published code's `scripts/dynamictrl_sft_finetune.py` loop, with its bugs fixed, docs/training.md):
 - reference image: pixel noise `σ = exp(N(−3, 0.5²))` per sample, then VAE encode, posterior sample × image scale
@@ -17,8 +18,8 @@ Recipe (the published code's `scripts/dynamictrl_sft_finetune.py` loop, with its
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,7 @@ import torch
 import torch.nn.functional as F
 from diffusers.models.embeddings import get_3d_rotary_pos_embed
 
+from ..data.encoders import FrozenEncoders, encode_moments, load_encoders, sample_latents
 from ..errors import CheckpointError, InputError
 
 logger = logging.getLogger(__name__)
@@ -116,13 +118,24 @@ def diffusion_loss(
 # ----------------------------------------------------------------------------------------------- loading
 @dataclass
 class Components:
-    """What a training run holds: the trained transformer and the frozen encoders (None when cached)."""
+    """What a training run holds: the trained transformer, its noise scheduler and the frozen encoders."""
 
     transformer: torch.nn.Module
     scheduler: Any
-    vae: Any
-    tokenizer: Any = None
-    text_encoder: Any = None
+    encoders: FrozenEncoders
+
+    @property
+    def vae(self) -> Any:
+        return self.encoders.vae
+
+    @property
+    def tokenizer(self) -> Any:
+        return self.encoders.tokenizer
+
+    @property
+    def text_encoder(self) -> Any:
+        """T5, or None when the model folder has no `text_encoder/` (prompts must then be in the cache)."""
+        return self.encoders.text_encoder
 
     @property
     def vae_scaling_factor(self) -> float:
@@ -143,15 +156,16 @@ def load_components(
 
     `init="cogvideox"` starts from a stock CogVideoX-1.5 I2V transformer via `DynamiCtrlTransformer.from_cogvideox`
     (PadaLN at PyTorch default init, or all zero with `zero_init_pose`, which makes the model equal to its base at
-    step 0). The transformer is kept in float32 (mixed precision autocasts); VAE and T5 are frozen, in `dtype`.
+    step 0). The transformer is kept in float32 (mixed precision autocasts); VAE and T5 are frozen, in `dtype`
+    (`data.encoders.load_encoders`, as `prepare-data --cache-latents` loads them).
     """
-    from diffusers import AutoencoderKLCogVideoX, CogVideoXDPMScheduler
-    from transformers import AutoTokenizer, T5EncoderModel
+    from diffusers import CogVideoXDPMScheduler
 
     from ..models.transformer_dynamictrl import DynamiCtrlTransformer
 
     model = Path(model)
     transformer_dir = _component_dir(model, "transformer")
+    _component_dir(model, "vae")
     if init == "cogvideox":
         transformer = DynamiCtrlTransformer.from_cogvideox(transformer_dir, torch_dtype=torch.float32)
         if zero_init_pose:
@@ -161,14 +175,7 @@ def load_components(
     scheduler = CogVideoXDPMScheduler.from_config(
         CogVideoXDPMScheduler.load_config(_component_dir(model, "scheduler"))
     )
-    vae = AutoencoderKLCogVideoX.from_pretrained(_component_dir(model, "vae"), torch_dtype=dtype)
-    tokenizer = text_encoder = None
-    if (model / "text_encoder").is_dir():
-        tokenizer = AutoTokenizer.from_pretrained(_component_dir(model, "tokenizer"))
-        text_encoder = T5EncoderModel.from_pretrained(model / "text_encoder", dtype=dtype)
-        text_encoder.requires_grad_(False).eval()
-    vae.requires_grad_(False).eval()
-    return Components(transformer, scheduler, vae, tokenizer, text_encoder)
+    return Components(transformer, scheduler, load_encoders(model, dtype))
 
 
 def zero_pose_path_(transformer: torch.nn.Module) -> None:
@@ -186,52 +193,6 @@ def check_frames(transformer_config: Any, frames: int) -> None:
         raise InputError(f"frames={frames} gives {latent_frames} latent frames, not a multiple of patch_size_t={p_t}")
 
 
-# ------------------------------------------------------------------------------------------------ encoders
-def fingerprint(module: Any) -> str:
-    """A short hash of a frozen encoder's config and weights: part of every cache key."""
-    config = getattr(module, "config", {})
-    config = config.to_dict() if hasattr(config, "to_dict") else dict(config)
-    h = hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode())
-    with torch.no_grad():
-        for name, param in sorted(module.state_dict().items()):
-            h.update(name.encode())
-            h.update(param.detach().float().cpu().numpy().tobytes())
-    return h.hexdigest()[:16]
-
-
-@torch.no_grad()
-def encode_moments(vae: Any, pixels: torch.Tensor) -> torch.Tensor:
-    """One clip `[F, 3, H, W]` in [-1, 1] → VAE posterior moments (mean ‖ logvar) `[f, 32, h, w]`, float32.
-
-    Deterministic (no sampling), so the moments can be cached; `sample_latents` draws from them.
-    """
-    device, dtype = vae.device, vae.dtype
-    video = pixels.to(device=device, dtype=dtype).permute(1, 0, 2, 3)[None]  # [1, 3, F, H, W]
-    moments = vae.encode(video).latent_dist.parameters
-    return moments[0].permute(1, 0, 2, 3).float().cpu()
-
-
-def sample_latents(moments: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-    """Posterior sample from moments `[..., 2C, h, w]` (channel dim −3), as `DiagonalGaussianDistribution.sample`."""
-    mean, logvar = moments.float().chunk(2, dim=-3)
-    std = torch.exp(0.5 * logvar.clamp(-30.0, 20.0))
-    return mean + std * torch.randn(mean.shape, generator=generator, dtype=torch.float32)
-
-
-@torch.no_grad()
-def encode_prompts(tokenizer: Any, text_encoder: Any, prompts: list[str], max_length: int) -> torch.Tensor:
-    """T5 embeddings `[B, max_length, D]` (float32, CPU), padded as CogVideoX pads (no attention mask)."""
-    ids = tokenizer(
-        prompts,
-        padding="max_length",
-        max_length=max_length,
-        truncation=True,
-        add_special_tokens=True,
-        return_tensors="pt",
-    ).input_ids
-    return text_encoder(ids.to(text_encoder.device))[0].float().cpu()
-
-
 # ------------------------------------------------------------------------------------------------- batches
 @dataclass(frozen=True)
 class Conditioning:
@@ -246,71 +207,72 @@ class Conditioning:
     image_latent_scale: float = 0.7
 
 
+def sample_generator(seed: int, epoch: int, index: int) -> torch.Generator:
+    """The CPU generator of every random draw of sample `index` in `epoch` (a 63-bit seed hashed from the three)."""
+    digest = hashlib.sha256(f"dynamictrl-step/{seed}/{epoch}/{index}".encode()).digest()
+    return torch.Generator().manual_seed(int.from_bytes(digest[:8], "little") >> 1)
+
+
 def prepare_batch(
     samples: list[dict[str, Any]],
     *,
     vae: Any,
     scheduler: Any,
     conditioning: Conditioning,
-    generator: torch.Generator,
+    generators: list[torch.Generator],
     empty_prompt_embeds: torch.Tensor | None = None,
 ) -> dict[str, torch.Tensor]:
     """Samples (from `data.dataset`, with `video_moments`, `control_moments`, `prompt_embeds` filled in) → the
     keyword arguments of `diffusion_loss` (CPU float32 tensors).
 
-    Random draws, all from `generator`, in this order: image-noise σ `[B]` and pixel noise (only with
-    `image_noise`; without it the reference's moments may come from the sample, `image_moments`), then per sample
-    the image / video / pose posterior samples, image-dropout, caption-dropout and pose-dropout draws `[B]` each,
-    timesteps `[B]`, noise ε.
+    `generators`: one per sample (`sample_generator`). Each sample's draws come from its own, in this order:
+    image-noise σ and pixel noise (only with `image_noise`; without it the reference's moments may come from the
+    sample, `image_moments`), the image / video / pose posterior samples, the image-, caption- and pose-dropout
+    draws, the timestep, the noise ε. A sample's draws so never depend on the others in its batch.
     """
     c = conditioning
+    if len(generators) != len(samples):
+        raise ValueError(f"prepare_batch needs one generator per sample, got {len(generators)} for {len(samples)}")
     scaling = float(vae.config.scaling_factor)
-    batch = len(samples)
-    if c.image_noise:
-        images = torch.stack([s["image"] for s in samples])  # [B, 3, H, W]
-        sigma = torch.exp(c.image_noise_mean + c.image_noise_std * torch.randn(batch, generator=generator))
-        noisy_images = images + sigma.view(-1, 1, 1, 1) * torch.randn(images.shape, generator=generator)
-        all_image_moments = [encode_moments(vae, image[None]) for image in noisy_images]
-    else:
-        all_image_moments = [
-            s["image_moments"] if s.get("image_moments") is not None else encode_moments(vae, s["image"][None])
-            for s in samples
-        ]
-
-    image_latents, video_latents, control_latents = [], [], []
-    for sample, image_moments in zip(samples, all_image_moments, strict=True):
-        image_latents.append(sample_latents(image_moments, generator) * c.image_latent_scale)
-        video_latents.append(sample_latents(sample["video_moments"], generator) * scaling)
-        control_latents.append(sample_latents(sample["control_moments"], generator) * scaling)
-    video_latents = torch.stack(video_latents)
-    control_latents = torch.stack(control_latents)
-    image_latents = torch.stack(image_latents)  # [B, 1, 16, h, w]
-    frames = video_latents.shape[1]
-    image_latents = torch.cat(
-        [image_latents, image_latents.new_zeros((batch, frames - 1, *image_latents.shape[2:]))], 1
-    )
-
-    drop_image = torch.rand(batch, generator=generator) < c.image_dropout
-    drop_caption = torch.rand(batch, generator=generator) < c.caption_dropout
-    drop_pose = torch.rand(batch, generator=generator) < c.pose_dropout
-    image_latents[drop_image] = 0.0
-    control_latents[drop_pose] = 0.0
-    prompt_embeds = torch.stack([s["prompt_embeds"] for s in samples]).float()
-    if drop_caption.any():
-        if empty_prompt_embeds is None:
-            raise InputError("caption_dropout needs the empty-prompt embedding (a text encoder or a cached one)")
-        prompt_embeds[drop_caption] = empty_prompt_embeds.float()
-
     num_train = scheduler.config.num_train_timesteps
-    timesteps = torch.randint(0, num_train, (batch,), generator=generator, dtype=torch.int64)
-    noise = torch.randn(video_latents.shape, generator=generator)
+    image_latents, video_latents, control_latents, prompt_embeds, timesteps, noise = [], [], [], [], [], []
+    for sample, gen in zip(samples, generators, strict=True):
+        if c.image_noise:
+            image = sample["image"]
+            sigma = math.exp(c.image_noise_mean + c.image_noise_std * float(torch.randn(1, generator=gen)))
+            image_moments = encode_moments(vae, (image + sigma * torch.randn(image.shape, generator=gen))[None])
+        elif sample.get("image_moments") is not None:
+            image_moments = sample["image_moments"]
+        else:
+            image_moments = encode_moments(vae, sample["image"][None])
+        image_latent = sample_latents(image_moments, gen) * c.image_latent_scale  # [1, 16, h, w]
+        video_latent = sample_latents(sample["video_moments"], gen) * scaling
+        control_latent = sample_latents(sample["control_moments"], gen) * scaling
+        drop_image, drop_caption, drop_pose = (
+            torch.rand(3, generator=gen) < torch.tensor([c.image_dropout, c.caption_dropout, c.pose_dropout])
+        ).tolist()
+        embeds = sample["prompt_embeds"].float()
+        if drop_caption:
+            if empty_prompt_embeds is None:
+                raise InputError("caption_dropout needs the empty-prompt embedding (a text encoder or a cached one)")
+            embeds = empty_prompt_embeds.float()
+        # The image anchors latent frame 0; the other frames are zero (as the pipeline's prepare_latents).
+        padded = torch.cat(
+            [image_latent, image_latent.new_zeros((video_latent.shape[0] - 1, *image_latent.shape[1:]))]
+        )
+        image_latents.append(padded * (0.0 if drop_image else 1.0))
+        control_latents.append(control_latent * (0.0 if drop_pose else 1.0))
+        video_latents.append(video_latent)
+        prompt_embeds.append(embeds)
+        timesteps.append(torch.randint(0, num_train, (1,), generator=gen, dtype=torch.int64))
+        noise.append(torch.randn(video_latent.shape, generator=gen))
     return {
-        "video_latents": video_latents,
-        "image_latents": image_latents,
-        "control_latents": control_latents,
-        "prompt_embeds": prompt_embeds,
-        "timesteps": timesteps,
-        "noise": noise,
+        "video_latents": torch.stack(video_latents),
+        "image_latents": torch.stack(image_latents),
+        "control_latents": torch.stack(control_latents),
+        "prompt_embeds": torch.stack(prompt_embeds),
+        "timesteps": torch.cat(timesteps),
+        "noise": torch.stack(noise),
     }
 
 

@@ -17,6 +17,7 @@ from typing import Any
 
 import torch
 
+from ..data.encoders import encode_moments, encode_prompts
 from ..errors import InputError
 from . import checkpoint as ckpt
 from . import spec
@@ -47,6 +48,7 @@ def run(config: TrainConfig) -> TrainResult:
     trainer.prepare_for_training()
     trainer.prepare_dataset()
     trainer.prepare_checkpointing()
+    trainer.prepare_validation()
     trainer.train()
     return trainer.save_final()
 
@@ -99,10 +101,12 @@ class Trainer:
         from accelerate.utils import ProjectConfiguration, set_seed
 
         c = self.config
-        # Several CPU processes (torchrun / accelerate launch without GPUs) need cpu=True to form a gloo group.
+        # Several CPU processes (torchrun, or `accelerate launch` with configs/accelerate/cpu_2proc.yaml) need
+        # cpu=True to form a gloo group; `accelerate launch --cpu` sets ACCELERATE_USE_CPU (but starts one process).
+        use_cpu = os.environ.get("ACCELERATE_USE_CPU", "").lower() in ("1", "true", "yes")
         multi_cpu = not torch.cuda.is_available() and int(os.environ.get("WORLD_SIZE", "1")) > 1
         self.accelerator = Accelerator(
-            cpu=multi_cpu,
+            cpu=use_cpu or multi_cpu,
             mixed_precision=c.mixed_precision.value,
             gradient_accumulation_steps=c.gradient_accumulation_steps,
             project_config=ProjectConfiguration(project_dir=str(c.output_dir)),
@@ -199,8 +203,7 @@ class Trainer:
         comp = self.components
         self.cache = None
         if c.cache_dir is not None:
-            text_id = spec.fingerprint(comp.text_encoder) if comp.text_encoder is not None else None
-            self.cache = LatentCache(c.cache_dir, spec.fingerprint(comp.vae), text_id)
+            self.cache = LatentCache(c.cache_dir, comp.encoders.vae_id, comp.encoders.text_id)
         self.dataset = ClipDataset(
             self.records,
             frames=c.frames,
@@ -217,7 +220,7 @@ class Trainer:
 
     def prepare_checkpointing(self) -> None:
         c = self.config
-        self.state = TrainState(seed=c.seed + self.accelerator.process_index)
+        self.state = TrainState(seed=c.seed)
         ckpt.register_hooks(self.accelerator, self.state)
         self.metrics = MetricsLog(c.output_dir, self.accelerator.is_main_process)
         if self.accelerator.is_main_process:
@@ -228,6 +231,23 @@ class Trainer:
             self.accelerator.load_state(str(path))
             logger.info("Resumed from %s at step %d", path, self.state.global_step)
 
+    def prepare_validation(self) -> None:
+        """The fixed validation set (`training.validation`), when `validation_steps` is set."""
+        self.validator = None
+        if not self.config.validation_steps:
+            return
+        from .validation import Validator, build_cases
+
+        self.validator = Validator(
+            self.config,
+            build_cases(self.config, self.dataset),
+            accelerator=self.accelerator,
+            vae=self.components.vae,
+            scheduler=self.components.scheduler,
+            prompt_embeds=self.prompt_embeds,
+            image_latent_scale=self.image_latent_scale,
+        )
+
     # ------------------------------------------------------------------------------------------- encoding
     def prompt_embeds(self, prompt: str) -> torch.Tensor:
         """`[1, L, D]` T5 embedding of one prompt, from the cache when it has it."""
@@ -237,7 +257,7 @@ class Trainer:
             return cached[None]
         if comp.text_encoder is None:
             raise InputError(f"prompt {prompt[:40]!r} is not in the cache and the model has no text encoder")
-        embeds = spec.encode_prompts(comp.tokenizer, comp.text_encoder, [prompt], self.max_text_length)
+        embeds = encode_prompts(comp.tokenizer, comp.text_encoder, [prompt], self.max_text_length)
         if key is not None:
             self.cache.put(key, embeds[0])
         return embeds
@@ -247,12 +267,12 @@ class Trainer:
         vae = self.components.vae
         for name, pixels in (("video", "video"), ("control", "control_video")):
             if sample.get(f"{name}_moments") is None:
-                moments = spec.encode_moments(vae, sample[pixels])
+                moments = encode_moments(vae, sample[pixels])
                 if self.cache is not None:
                     self.cache.put(sample[f"{name}_key"], moments)
                 sample[f"{name}_moments"] = moments
         if not self.config.image_noise and sample.get("image_moments") is None:  # else encoded with fresh noise
-            sample["image_moments"] = spec.encode_moments(vae, sample["image"][None])
+            sample["image_moments"] = encode_moments(vae, sample["image"][None])
             if self.cache is not None:
                 self.cache.put(sample["image_key"], sample["image_moments"])
         sample["prompt_embeds"] = self.prompt_embeds(sample["prompt"])[0]
@@ -286,7 +306,7 @@ class Trainer:
             vae=self.components.vae,
             scheduler=self.components.scheduler,
             conditioning=self.conditioning,
-            generator=self.state.generator,
+            generators=[spec.sample_generator(self.config.seed, s["epoch"], s["index"]) for s in samples],
             empty_prompt_embeds=self.empty_prompt_embeds,
         )
         batch = spec.to_device(batch, self.accelerator.device, torch.float32)
@@ -338,6 +358,8 @@ class Trainer:
                     self.metrics.log(state.global_step, values)
                 if c.checkpoint_every and state.global_step % c.checkpoint_every == 0:
                     ckpt.save_checkpoint(acc, c.output_dir, state.global_step, c.checkpoints_keep)
+                if self.validator is not None and state.global_step % c.validation_steps == 0:
+                    self.validator.run(self.model, state.global_step)
                 if state.global_step >= c.max_steps:
                     break
             else:
@@ -361,8 +383,34 @@ class Trainer:
                 ckpt.save_lora(model, output, self.image_latent_scale)
         acc.wait_for_everyone()
         seconds = time.perf_counter() - self.started
+        self.check_ranks_agree(model, seconds)
         acc.end_training()
         return TrainResult(output, self.state.global_step, self.losses, seconds)
+
+    def check_ranks_agree(self, model: torch.nn.Module, seconds: float) -> None:
+        """Every rank must end with the same trainable weights (only rank 0's are saved): compare their digests and
+        write them to `train_result.json` (step, processes, digests, seconds, last loss)."""
+        from accelerate.utils import gather_object
+
+        acc = self.accelerator
+        digests = (
+            gather_object([ckpt.trainable_digest(model)]) if acc.num_processes > 1 else [ckpt.trainable_digest(model)]
+        )
+        if acc.is_main_process:
+            from ..io.atomic import write_json_atomic
+
+            write_json_atomic(
+                self.config.output_dir / "train_result.json",
+                {
+                    "global_step": self.state.global_step,
+                    "processes": acc.num_processes,
+                    "weights_digest": digests,
+                    "seconds": seconds,
+                    "last_loss": self.losses[-1] if self.losses else None,
+                },
+            )
+        if len(set(digests)) > 1:
+            raise RuntimeError(f"the {acc.num_processes} processes ended with different weights: {digests}")
 
 
 __all__ = ["Init", "TrainResult", "Trainer", "run"]
