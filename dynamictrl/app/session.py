@@ -39,6 +39,7 @@ FORM_FIELDS = (
     "prompt",
     "negative_prompt",
     "model",
+    "mask",
     "num_frames",
     "height",
     "width",
