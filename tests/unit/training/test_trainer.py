@@ -13,15 +13,6 @@ import torch
 from dynamictrl.training import load_config, run
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    # Two cores shared by many processes: one thread per process is several times faster than two.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.fixture(scope="module")
 def toy(tiny_models, tmp_path_factory):
     from dynamictrl.training.toy_data import write_toy_dataset, write_toy_model

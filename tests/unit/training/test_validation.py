@@ -8,18 +8,9 @@ import math
 
 import numpy as np
 import pytest
-import torch
 
 from dynamictrl.errors import InputError
 from dynamictrl.training import load_config, run
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def _settings(tiny_models, tmp_path, **overrides):
