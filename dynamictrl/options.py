@@ -508,6 +508,12 @@ class PoseOptions(PoseStageOptions):
         check=at_least(1),
     )
     device: str = use("device")
+    model: str | None = use(
+        "model",
+        default=None,
+        help="draw the skeletons as this model was trained to see them (its dynamictrl.json pose_render; no weights "
+        "are read); default: the published drawing",
+    )
     quiet: bool = internal(False)
 
     def check(self) -> None:

@@ -157,8 +157,11 @@ class PreparedInputs:
     pose_stage: Any = None  # the pose stage's `PreparedPose` with --driving-video
 
 
-def prepare_inputs(options: AnimateOptions) -> PreparedInputs:
-    """Load and validate the reference image and the pose (rendered, or extracted from a driving video)."""
+def prepare_inputs(options: AnimateOptions, style: Any = None) -> PreparedInputs:
+    """Load and validate the reference image and the pose (rendered, or extracted from a driving video).
+
+    style: the `PoseStyle` the model was trained with; None reads it from `options.model` (no weights read).
+    """
     image = load_image(options.image)
     if options.pose_video is not None:
         info = probe_video(options.pose_video)
@@ -179,7 +182,11 @@ def prepare_inputs(options: AnimateOptions) -> PreparedInputs:
 
     from .pose import run_pose_stage
 
-    prepared = run_pose_stage(options, num_frames=options.num_frames)  # logs its own check's warnings
+    if style is None:
+        from ..pipelines.loading import model_settings
+
+        style = model_settings(options.model).pose_style
+    prepared = run_pose_stage(options, num_frames=options.num_frames, style=style)  # logs its check's warnings
     reference = mask_reference(options, prepared.reference_image)  # the pose is aligned on the unmasked photo
     return PreparedInputs(reference, prepared.frames, prepared.fps, list(prepared.warnings), prepared)
 
@@ -253,7 +260,8 @@ def animate(options: AnimateOptions, model: LoadedModel | None = None) -> Animat
         check_model_fits(options, resolved)
 
     start = time.perf_counter()
-    inputs = prepare_inputs(options)
+    settings = model.info.settings if model is not None else resolved.settings
+    inputs = prepare_inputs(options, settings.pose_style)
     reference, pose, warnings, prepared = inputs.reference, inputs.pose, inputs.warnings, inputs.pose_stage
     fps = options.fps or inputs.fps
     timings["prepare_s"] = time.perf_counter() - start

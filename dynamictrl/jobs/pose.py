@@ -15,8 +15,9 @@ from ..options import PoseOptions
 from .inputs import check_input_files
 
 
-def run_pose_stage(options: Any, num_frames: int | None) -> Any:
-    """The pose stage (`dynamictrl.pose.prepare.prepare_pose_video`) for an options object with the pose fields."""
+def run_pose_stage(options: Any, num_frames: int | None, style: Any = None) -> Any:
+    """The pose stage (`dynamictrl.pose.prepare.prepare_pose_video`) for an options object with the pose fields;
+    `style` (a `PoseStyle`, default the published drawing) is how the model that will read the pose was trained."""
     from ..pose.align import AlignOptions
     from ..pose.prepare import prepare_pose_video
 
@@ -39,6 +40,7 @@ def run_pose_stage(options: Any, num_frames: int | None) -> Any:
         cache_dir=options.pose_cache_dir,
         use_cache=options.pose_cache,
         progress=not options.quiet,
+        style=style,
     )
 
 
@@ -58,7 +60,12 @@ def extract_pose(options: PoseOptions) -> PoseResult:
     from ..io.media import save_image, write_video
     from ..pose.types import save_keypoints_json
 
-    prepared = run_pose_stage(options, options.num_frames)
+    style = None
+    if options.model is not None:
+        from ..pipelines.loading import model_settings
+
+        style = model_settings(options.model).pose_style
+    prepared = run_pose_stage(options, options.num_frames, style)
     meta = prepared.metadata()
     meta.update(reference_image=str(options.image), driving_video=str(options.driving_video))
     with StagedOutputs() as staged:

@@ -25,12 +25,23 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import CheckpointError, InputError, ModelNotFoundError
-from ..io.hub import BASE_MODEL, DEFAULT_MODEL, KNOWN_MODELS, fetch, known_name, looks_like_repo_id, model_names
+from ..io.hub import (
+    BASE_MODEL,
+    DEFAULT_MODEL,
+    KNOWN_MODELS,
+    canonical_repo,
+    fetch,
+    find_cached_files,
+    known_name,
+    looks_like_repo_id,
+    model_names,
+)
 from ..models.checkpoint import WEIGHTS_INDEX_SUFFIX, safetensors_names
 
 if TYPE_CHECKING:
     import torch
 
+    from ..pose.render import PoseStyle
     from .pipeline_dynamictrl import DynamiCtrlPipeline
 
 logger = logging.getLogger(__name__)
@@ -80,6 +91,13 @@ class ModelSettings:
 
     image_latent_scale: float | None = None
     pose_render: dict[str, Any] | None = None  # drawing settings of the pose stage (a small model draws thicker)
+
+    @property
+    def pose_style(self) -> PoseStyle:
+        """How the pose stage draws for this model (the published drawing unless the folder says otherwise)."""
+        from ..pose.render import PoseStyle
+
+        return PoseStyle.from_settings(self.pose_render)
 
     @classmethod
     def read(cls, transformer_dir: Path, model: str) -> ModelSettings:
@@ -159,6 +177,25 @@ def resolve_model(
             resolved.components[name] = base_folder / name
             resolved.sources[name] = base
     return resolved
+
+
+def model_settings(model: str, cache_dir: str | os.PathLike | None = None) -> ModelSettings:
+    """A model's `dynamictrl.json` settings without fetching any weights: from its local folder or the hub cache.
+
+    A model neither local nor cached (e.g. the released DynamiCtrl before `dynamictrl download`) has the published
+    conventions, as the released folders, which have no settings file, do.
+    """
+    folder = Path(model).expanduser()
+    if folder.is_dir():
+        transformer = _transformer_dir(folder, model)
+        return ModelSettings() if transformer is None else ModelSettings.read(transformer, model)
+    if model.lower() in KNOWN_MODELS or looks_like_repo_id(model):
+        repo = canonical_repo(model)
+        for name in (f"transformer/{MODEL_SETTINGS_FILE}", MODEL_SETTINGS_FILE):
+            found = find_cached_files(repo, (name,), cache_dir)
+            if found:
+                return ModelSettings.read(found[0].parent, model)
+    return ModelSettings()
 
 
 def _refetch_hint(model: str) -> str:

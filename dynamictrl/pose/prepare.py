@@ -44,7 +44,7 @@ from .backends.base import PoseExtractor
 from .check import check_alignment, check_driving, check_reference, enforce
 from .driving import ON_SHORT, describe_selection, expand_to_length
 from .extract import get_extractor
-from .render import draw_pose
+from .render import PUBLISHED_STYLE, PoseStyle, draw_pose
 from .types import FramePose, frames_from_arrays, frames_to_arrays
 
 logger = logging.getLogger(__name__)
@@ -81,6 +81,7 @@ class PreparedPose:
     align: AlignOptions
     cache_hit: bool = False
     timings: dict[str, float] = field(default_factory=dict)
+    style: PoseStyle = PUBLISHED_STYLE  # how `frames` were drawn
 
     def metadata(self) -> dict[str, Any]:
         """What produced these poses (saved next to the keypoints)."""
@@ -95,6 +96,7 @@ class PreparedPose:
             "align": self.align.to_dict(),
             "transform": self.transform.to_dict(),
             "warnings": self.warnings,
+            "pose_render": self.style.to_json(),
         }
 
 
@@ -195,6 +197,7 @@ def prepare_pose_video(
     use_cache: bool = True,
     extractor: PoseExtractor | None = None,
     progress: bool = True,
+    style: PoseStyle | None = None,
 ) -> PreparedPose:
     """Run the pose stage (see module docstring) and return `num_frames` pose frames plus the cropped reference.
 
@@ -206,6 +209,7 @@ def prepare_pose_video(
     strict: turn pose-check warnings into a `PoseError`.
     cache_dir: where extraction results are kept (default `default_cache_dir()`); `use_cache=False` disables it.
     progress: show progress bars (tqdm; also silenced by TQDM_DISABLE=1 or a non-terminal stderr).
+    style: how the skeletons are drawn (default: the published drawing; a model folder may store its own).
     """
     if height < 1 or width < 1:
         raise InputError(f"Target size must be positive, got {height}x{width}")
@@ -301,7 +305,7 @@ def prepare_pose_video(
     keypoints += [result.frames[p] for p in positions]
     frames_out = np.empty((len(keypoints), height, width, 3), dtype=np.uint8)
     for i, pose in enumerate(tqdm(keypoints, desc="drawing", unit="frame", disable=None if progress else True)):
-        frames_out[i] = draw_pose(pose, height, width)
+        frames_out[i] = draw_pose(pose, height, width, style)
     timings["render"] = time.perf_counter() - t0
 
     return PreparedPose(
@@ -316,4 +320,5 @@ def prepare_pose_video(
         align=align,
         cache_hit=ref_hit and video_hit,
         timings=timings,
+        style=style or PUBLISHED_STYLE,
     )

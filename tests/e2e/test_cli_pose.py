@@ -67,6 +67,22 @@ def test_pose_writes_video_keypoints_and_reference_then_reuses_the_cache(media_d
     again = _run(args, tmp_path)
     assert again.returncode == 0 and "from cache" in again.stdout
 
+    # --model: drawn as that model's folder says it was trained (thicker sticks), from the cached keypoints.
+    model = tmp_path / "small-model"
+    (model / "transformer").mkdir(parents=True)
+    (model / "transformer" / "config.json").write_text("{}")
+    style = {"canvas_short_side": 192, "stick_width": 6, "body_point_radius": 5}
+    (model / "transformer" / "dynamictrl.json").write_text(json.dumps({"pose_render": style}))
+    thick_out = tmp_path / "thick" / "pose.mp4"
+    thick = _run([*args[:4], "--out", thick_out, *args[6:12], "--model", model], tmp_path)
+    assert thick.returncode == 0 and "from cache" in thick.stdout, thick.stderr
+    meta = json.loads(thick_out.with_suffix(".json").read_text())["meta"]
+    assert meta["pose_render"]["stick_width"] == 6 and doc["meta"]["pose_render"]["stick_width"] == 4
+    from dynamictrl.io.media import read_video
+
+    drawn = [(read_video(p)[0].max(axis=-1) > 40).mean() for p in (out, thick_out)]
+    assert drawn[1] > 3 * drawn[0], drawn  # same keypoints, much thicker skeleton
+
 
 def test_image_without_a_person_is_a_one_line_error(media_dir, tmp_path):
     blank = save_image(tmp_path / "blank.png", np.full((640, 480, 3), 200, dtype=np.uint8))

@@ -9,7 +9,8 @@ import torch
 from diffusers import CogVideoXDPMScheduler
 
 from dynamictrl.errors import CheckpointError, ModelNotFoundError
-from dynamictrl.pipelines.loading import load_pipeline, resolve_model
+from dynamictrl.pipelines.loading import load_pipeline, model_settings, resolve_model
+from dynamictrl.pose.render import PUBLISHED_STYLE, PoseStyle
 from dynamictrl.testing import populate_hub_cache
 
 
@@ -92,7 +93,12 @@ def test_model_settings_file_gives_the_trained_image_latent_scale(tiny_models, t
     folder = tmp_path / "trained"
     shutil.copytree(tiny_models.dynamictrl, folder)
     assert resolve_model(str(folder)).settings.image_latent_scale is None
-    (folder / "transformer" / "dynamictrl.json").write_text(json.dumps({"image_latent_scale": 0.7}))
+    assert model_settings(str(folder)).pose_style == PUBLISHED_STYLE
+    style = {"canvas_short_side": 256, "stick_width": 6}
+    settings = {"image_latent_scale": 0.7, "pose_render": style}
+    (folder / "transformer" / "dynamictrl.json").write_text(json.dumps(settings))
+    assert model_settings(str(folder)).pose_style == PoseStyle(**style)  # read without loading any weights
+    assert model_settings("no/such-model").pose_style == PUBLISHED_STYLE  # neither local nor cached: published
     pipe, info = load_pipeline(str(folder))
     assert info.settings.image_latent_scale == 0.7
     options = AnimateOptions(image="a.png", pose_video="p.mp4", prompt="x")

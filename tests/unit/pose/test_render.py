@@ -9,7 +9,15 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from dynamictrl.pose.render import HAND_EDGE_COLORS, canvas_size, draw_pose, people_from_dwpose_dict
+from dynamictrl.errors import InputError
+from dynamictrl.pose.render import (
+    HAND_EDGE_COLORS,
+    PUBLISHED_STYLE,
+    PoseStyle,
+    canvas_size,
+    draw_pose,
+    people_from_dwpose_dict,
+)
 from dynamictrl.pose.types import FramePose, PersonPose
 
 
@@ -95,3 +103,30 @@ def test_empty_and_degenerate_poses_do_not_crash():
     person.face_scores[:] = 1.0
     image = draw_pose(person, 64, 48)
     assert image.shape == (64, 48, 3) and image.max() == 0
+
+
+def test_a_model_style_draws_thicker_and_the_published_style_is_the_default(fixtures_dir):
+    case = _cases(fixtures_dir, "render")[0]
+    pose = FramePose.from_wholebody(
+        np.float32(case["raw_keypoints"]), np.float32(case["raw_scores"]), case["height"], case["width"]
+    )
+    published = draw_pose(pose, 64, 48)
+    assert np.array_equal(published, draw_pose(pose, 64, 48, PUBLISHED_STYLE))
+    assert PoseStyle.from_settings(None) is PUBLISHED_STYLE and PoseStyle.from_settings({}) is PUBLISHED_STYLE
+    thick = draw_pose(pose, 64, 48, PoseStyle.from_settings({"canvas_short_side": 192, "stick_width": 8}))
+    lit = [(img.max(axis=-1) > 40).mean() for img in (published, thick)]
+    assert lit[1] > 3 * lit[0], lit  # at 48 px the published sticks are thinner than a pixel
+
+
+@pytest.mark.parametrize(
+    "settings, message",
+    [
+        ({"stick_width": 0}, "stick_width must be an integer"),
+        ({"stick_width": 2.5}, "stick_width must be an integer"),
+        ({"canvas_short_side": 8}, "canvas_short_side must be an integer from 16"),
+        ({"thickness": 3}, "unknown keys"),
+    ],
+)
+def test_bad_pose_render_settings_are_one_line_errors(settings, message):
+    with pytest.raises(InputError, match=message):
+        PoseStyle.from_settings(settings)
