@@ -29,11 +29,27 @@ logger = logging.getLogger(__name__)
 DEFAULT_MAX_TEXT_LENGTH = 226  # CogVideoX's max_text_seq_length, when a transformer config does not say
 
 
+# VAE attributes that change its moments when tiling is on (diffusers' AutoencoderKLCogVideoX.enable_tiling).
+TILING_ATTRIBUTES = (
+    "tile_sample_min_height",
+    "tile_sample_min_width",
+    "tile_overlap_factor_height",
+    "tile_overlap_factor_width",
+)
+
+
 def fingerprint(module: Any) -> str:
-    """A short hash of a frozen encoder's config and weights (in their loaded dtype): part of every cache key."""
+    """A short hash of a frozen encoder's config and weights (in their loaded dtype): part of every cache key.
+
+    A VAE with tiling on (the trainer's `vae_tiling`, prepare-data's `--vae-tiling`) blends tiles, so its moments
+    differ: its tile settings are hashed too (only when on, so untiled keys stay as they were).
+    """
     config = getattr(module, "config", {})
     config = config.to_dict() if hasattr(config, "to_dict") else dict(config)
     h = hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode())
+    if getattr(module, "use_tiling", False) is True:
+        tiling = {name: getattr(module, name, None) for name in TILING_ATTRIBUTES}
+        h.update(json.dumps({"tiling": tiling}, sort_keys=True).encode())
     with torch.no_grad():
         for name, param in sorted(module.state_dict().items()):
             h.update(name.encode())
@@ -82,7 +98,8 @@ class FrozenEncoders:
     """The frozen VAE and (optional) T5 of a model, with the cache fingerprints; a `data.prepare.LatentEncoder`.
 
     `vae_id` / `text_id` are computed on first use (hashing T5-XXL reads all its weights) and are taken in the
-    dtype the encoders were loaded in: a bf16 and an fp32 VAE are different cache keys.
+    dtype the encoders were loaded in, with the VAE's tiling: a bf16 and an fp32 VAE, or a tiled and an untiled one,
+    are different cache keys (so enable tiling before the first use).
     """
 
     vae: Any

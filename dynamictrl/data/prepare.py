@@ -21,7 +21,8 @@ changes the clip. A second run with the same key reuses the clip without decodin
 
 With a `LatentEncoder` (`--cache-latents`) the VAE posterior moments of every clip, pose and reference and the T5
 embedding of every prompt go into a `LatentCache` under exactly the keys `data.dataset.ClipDataset` computes, so
-training with `cache_dir` pointing there loads neither encoder's work again.
+training with `cache_dir` pointing there (and `buckets: manifest`) loads neither encoder's work again; the frame
+buckets must then be 8k+5, the counts training takes whole (`check_cacheable`).
 """
 
 from __future__ import annotations
@@ -309,6 +310,8 @@ class DataPreparer:
             self._extractor.close()
         if self._segmenter is not None:
             self._segmenter.close()
+        if self.captioner is not None and hasattr(self.captioner, "close"):
+            self.captioner.close()
 
     def _key(self, video: Path, caption: str | None, mask: Path | None) -> str:
         parts = {
@@ -482,7 +485,7 @@ class DataPreparer:
             lines = "".join(f"{r.video.relative_to(self.out_dir).as_posix()}\n" for r in records)
             write_text_atomic(self.out_dir / "video.txt", lines)
         settings = asdict(self.options)
-        settings["captioner"] = self.captioner.identity() if self.captioner is not None else None
+        settings["captioner"] = captioner_settings(self.captioner)
         document = {
             "raw_dir": str(self.raw_dir),
             "settings": settings,
@@ -492,6 +495,28 @@ class DataPreparer:
             "summary": report.summary(),
         }
         write_json_atomic(self.out_dir / "report.json", document)
+
+
+def captioner_settings(captioner: Captioner | None) -> dict[str, Any] | str | None:
+    """What report.json records of the captioner: its `settings()` when it has them, else its identity."""
+    if captioner is None:
+        return None
+    return captioner.settings() if hasattr(captioner, "settings") else captioner.identity()
+
+
+def check_cacheable(frame_buckets: tuple[int, ...]) -> None:
+    """`--cache-latents` caches whole clips (start 0), which training reads only when it trains on all their
+    frames: training takes 8k+5 frames, so every frame bucket must be 8k+5 (a 49-frame clip trains on 45 frames
+    from a random start and would never read its cached latents)."""
+    from .buckets import training_frames
+
+    wasted = [f for f in frame_buckets if training_frames(f) != f]
+    if wasted:
+        suggest = ",".join(str(training_frames(f) or 5) for f in frame_buckets)
+        raise InputError(
+            f"--cache-latents needs frame buckets training takes whole (8k+5: 13, 21, ..., 45, 53); "
+            f"--frames {','.join(map(str, frame_buckets))} has {wasted[0]}: use --frames {suggest}"
+        )
 
 
 def prepare_data(
@@ -504,7 +529,10 @@ def prepare_data(
     cache_dir: str | os.PathLike | None = None,
 ) -> PrepareReport:
     """Prepare every video in `raw_dir` into `out_dir`; with `latent_encoder`, also fill the latent cache
-    (`cache_dir`, default `out_dir/latents`). Returns the report (also written as `out_dir/report.json`)."""
+    (`cache_dir`, default `out_dir/latents`; frame buckets must be 8k+5, `check_cacheable`). Returns the report
+    (also written as `out_dir/report.json`)."""
+    if latent_encoder is not None:
+        check_cacheable(options.frame_buckets)
     preparer = DataPreparer(raw_dir, out_dir, options, captioner)
     report = preparer.run()
     if latent_encoder is not None and report.records:

@@ -3,6 +3,7 @@
 - `config.py`: `TrainConfig` (YAML + flags, checked before anything loads);
 - `spec.py`: what is model-specific: loading, latents, conditions, `diffusion_loss`;
 - `state.py`, `checkpoint.py`: exact resume and the final weights;
+- `distributed.py`: the accelerator for each launch config (DDP, DeepSpeed, FSDP; GPUs or CPU processes);
 - `trainer.py`: the loop (`run`).
 """
 

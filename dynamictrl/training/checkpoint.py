@@ -2,7 +2,8 @@
 
 A checkpoint is written by `accelerator.save_state` into `checkpoint-N.tmp/` and renamed to `checkpoint-N/` when
 complete, so an interrupted save never looks like a checkpoint. Only trainable parameters are stored (for LoRA
-runs: the adapters), next to accelerate's optimizer, LR-schedule, RNG and `TrainState` files.
+runs: the adapters), next to accelerate's optimizer, LR-schedule, RNG and `TrainState` files; under FSDP and
+DeepSpeed accelerate also writes its own sharded model and optimizer files, which are what a resume loads.
 """
 
 from __future__ import annotations
@@ -54,16 +55,12 @@ def find_checkpoint(output_dir: str | Path, resume: str) -> Path:
     return path
 
 
-def trainable_state_dict(model: torch.nn.Module) -> dict[str, torch.Tensor]:
-    return {name: p.detach().cpu().contiguous() for name, p in model.named_parameters() if p.requires_grad}
-
-
-def trainable_digest(model: torch.nn.Module) -> str:
-    """sha256 (16 hex digits) of the trainable parameters' names and float32 values: equal iff the weights are."""
+def trainable_digest(state: dict[str, torch.Tensor]) -> str:
+    """sha256 (16 hex digits) of a state dict's names and float32 values (in its order): equal iff the weights are."""
     import hashlib
 
     h = hashlib.sha256()
-    for name, value in trainable_state_dict(model).items():
+    for name, value in state.items():
         h.update(name.encode())
         h.update(value.float().numpy().tobytes())
     return h.hexdigest()[:16]
@@ -85,18 +82,25 @@ def load_trainable_state_dict(model: torch.nn.Module, state: dict[str, torch.Ten
 
 
 def register_hooks(accelerator: Any, train_state: Any) -> None:
-    """Make `save_state` / `load_state` store only the trainable parameters of the (single) model, and each
-    process's `TrainState` (`train_state_<rank>.pt`: accelerate's own custom-object files are main-process only)."""
+    """Make `save_state` / `load_state` store the trainable parameters of the (single) model (full size, also under
+    FSDP) and each process's `TrainState` (`train_state_<rank>.pt`: accelerate's custom-object files are
+    main-process only).
+
+    Under DDP the trainable parameters are the model's whole checkpoint (accelerate's full copy is dropped). Under
+    FSDP and DeepSpeed accelerate saves and loads the model itself (sharded, with the optimizer) and hands the hooks
+    no weights and, on load, no models; `trainable.safetensors` is then a gathered copy for reading, not resuming.
+    """
     from safetensors.torch import load_file, save_file
+
+    from .distributed import full_state_dict
 
     rank = accelerator.process_index
 
     def save_hook(models, weights, output_dir):
-        if accelerator.is_main_process:
-            for model in models:
-                save_file(
-                    trainable_state_dict(accelerator.unwrap_model(model)), os.path.join(output_dir, TRAINABLE_FILE)
-                )
+        for model in models:
+            state = full_state_dict(accelerator, model, trainable_only=True)  # every rank: FSDP gathers shards
+            if accelerator.is_main_process:
+                save_file(state, os.path.join(output_dir, TRAINABLE_FILE))
         torch.save(train_state.state_dict(), os.path.join(output_dir, f"train_state_{rank}.pt"))
         while weights:
             weights.pop()
@@ -105,9 +109,10 @@ def register_hooks(accelerator: Any, train_state: Any) -> None:
         state_file = os.path.join(input_dir, f"train_state_{rank}.pt")
         if not os.path.isfile(state_file):
             raise InputError(f"{input_dir} has no {os.path.basename(state_file)}: resume with the same process count")
-        state = load_file(os.path.join(input_dir, TRAINABLE_FILE))
-        while models:
-            load_trainable_state_dict(accelerator.unwrap_model(models.pop()), state)
+        if models:
+            state = load_file(os.path.join(input_dir, TRAINABLE_FILE))
+            while models:
+                load_trainable_state_dict(accelerator.unwrap_model(models.pop()), state)
         train_state.load_state_dict(torch.load(state_file, weights_only=True))
 
     accelerator.register_save_state_pre_hook(save_hook)
@@ -138,20 +143,41 @@ def save_checkpoint(accelerator: Any, output_dir: str | Path, step: int, keep: i
 
 
 # ----------------------------------------------------------------------------------------------- final weights
-def save_transformer(model: torch.nn.Module, folder: str | Path, image_latent_scale: float, dtype=None) -> Path:
+def save_transformer(
+    model: torch.nn.Module,
+    folder: str | Path,
+    image_latent_scale: float,
+    dtype: torch.dtype | None = None,
+    state_dict: dict[str, torch.Tensor] | None = None,
+) -> Path:
     """A full `transformer/` folder in the released layout (+ `dynamictrl.json`), loadable by
-    `DynamiCtrlTransformer.from_pretrained`. Written atomically."""
+    `DynamiCtrlTransformer.from_pretrained`. Written atomically.
+
+    `state_dict`: the weights to write (default `model.state_dict()`); a sharded model (FSDP) passes the gathered
+    ones (`distributed.full_state_dict`), as its own are shards. Files as diffusers' `save_pretrained` names them
+    (one file, or 10 GB shards with their index); `dtype` casts the floating-point tensors of the file only.
+    """
+    from huggingface_hub import split_torch_state_dict_into_shards
+    from safetensors.torch import save_file
+
     from ..io.atomic import atomic_dir
     from .spec import write_model_settings
 
+    state = model.state_dict() if state_dict is None else state_dict
+    if dtype is not None:
+        state = {k: v.to(dtype) if v.is_floating_point() else v for k, v in state.items()}
     folder = Path(folder)
     with atomic_dir(folder) as tmp:
-        model.save_pretrained(tmp, safe_serialization=True)
-        if dtype is not None:  # save in the run's dtype without touching the live model
-            from safetensors.torch import load_file, save_file
-
-            for file in tmp.glob("*.safetensors"):
-                save_file({k: v.to(dtype) for k, v in load_file(file).items()}, str(file), metadata={"format": "pt"})
+        model.save_config(tmp)
+        split = split_torch_state_dict_into_shards(
+            state, filename_pattern="diffusion_pytorch_model{suffix}.safetensors", max_shard_size="10GB"
+        )
+        for filename, names in split.filename_to_tensors.items():
+            shard = {name: state[name].detach().cpu().contiguous() for name in names}
+            save_file(shard, str(tmp / filename), metadata={"format": "pt"})
+        if split.is_sharded:
+            index = {"metadata": split.metadata, "weight_map": split.tensor_to_filename}
+            (tmp / "diffusion_pytorch_model.safetensors.index.json").write_text(json.dumps(index, indent=2))
         config_path = tmp / "config.json"
         config = json.loads(config_path.read_text())
         config["_class_name"] = RELEASED_CLASS_NAME
@@ -160,9 +186,16 @@ def save_transformer(model: torch.nn.Module, folder: str | Path, image_latent_sc
     return folder
 
 
-def save_lora(model: torch.nn.Module, folder: str | Path, image_latent_scale: float, adapter: str = "default") -> Path:
+def save_lora(
+    model: torch.nn.Module,
+    folder: str | Path,
+    image_latent_scale: float,
+    adapter: str = "default",
+    state_dict: dict[str, torch.Tensor] | None = None,
+) -> Path:
     """`pytorch_lora_weights.safetensors` (diffusers format, `transformer.` keys, with the LoRA config as metadata)
-    and `dynamictrl.json`; loads with `DynamiCtrlPipeline.load_lora_weights`."""
+    and `dynamictrl.json`; loads with `DynamiCtrlPipeline.load_lora_weights`. `state_dict`: the gathered weights
+    of a sharded model (default: the model's own)."""
     from peft.utils import get_peft_model_state_dict
 
     from ..io.atomic import atomic_dir
@@ -170,7 +203,7 @@ def save_lora(model: torch.nn.Module, folder: str | Path, image_latent_scale: fl
     from .spec import write_model_settings
 
     folder = Path(folder)
-    layers = get_peft_model_state_dict(model, adapter_name=adapter)
+    layers = get_peft_model_state_dict(model, state_dict=state_dict, adapter_name=adapter)
     metadata = model.peft_config[adapter].to_dict()
     metadata = {k: (sorted(v) if isinstance(v, set) else v) for k, v in metadata.items()}
     with atomic_dir(folder) as tmp:

@@ -92,6 +92,13 @@ class TrainConfig:
     frames: int = field(default=37, metadata=_help("frames per clip, 8k+5 (13, 21, 29, 37, 45...)"))
     height: int = field(default=1360, metadata=_help("training height in px, multiple of 16"))
     width: int = field(default=768, metadata=_help("training width in px, multiple of 16"))
+    buckets: tuple[str, ...] = field(
+        default=(),
+        metadata=_help(
+            "training shapes: 'manifest' (each clip's own size, its frames cut to 8k+5) or FRAMESxHEIGHTxWIDTH,... "
+            "(each clip at the nearest aspect it fills); empty: every clip at frames x height x width"
+        ),
+    )
     flip: float = field(default=0.0, metadata=_help("probability of a horizontal flip of video, pose and reference"))
     cache_dir: Path | None = field(
         default=None, metadata=_help("latent/T5 cache folder (VAE posterior moments, prompt embeddings); off if unset")
@@ -176,7 +183,7 @@ class TrainConfig:
         set_(self, "data_root", Path(self.data_root))
         if self.cache_dir is not None:
             set_(self, "cache_dir", Path(self.cache_dir))
-        for key in ("lora_targets", *VALIDATION_PATH_KEYS):
+        for key in ("lora_targets", "buckets", *VALIDATION_PATH_KEYS):
             value = getattr(self, key)
             if isinstance(value, str):
                 set_(self, key, tuple(t.strip() for t in value.split(",") if t.strip()))
@@ -202,6 +209,10 @@ class TrainConfig:
             value = getattr(self, key)
             if value < 16 or value % 16:
                 raise InputError(f"{key} must be a positive multiple of 16, got {value}")
+        if self.buckets:
+            from ..data.buckets import parse_buckets
+
+            parse_buckets(self.buckets)  # 'manifest' is checked against the manifest (Trainer.check)
         for key in ("flip", "image_dropout", "caption_dropout", "pose_dropout"):
             value = getattr(self, key)
             if not 0.0 <= value <= 1.0:

@@ -38,8 +38,11 @@ LATENT_CHANNELS = 16
 
 
 def _unwrap(model: torch.nn.Module) -> torch.nn.Module:
-    """The model behind DDP / torch.compile / DeepSpeed wrappers (for its config)."""
-    while not hasattr(model, "config") and hasattr(model, "module"):
+    """The model behind DDP / torch.compile / DeepSpeed wrappers (for its config; a DeepSpeed engine has a
+    `config` of its own, its DeepSpeed settings)."""
+    from diffusers.configuration_utils import ConfigMixin
+
+    while not isinstance(model, ConfigMixin) and hasattr(model, "module"):
         model = model.module
     return getattr(model, "_orig_mod", model)
 
@@ -233,6 +236,9 @@ def prepare_batch(
     c = conditioning
     if len(generators) != len(samples):
         raise ValueError(f"prepare_batch needs one generator per sample, got {len(generators)} for {len(samples)}")
+    shapes = sorted({tuple(s["video_moments"].shape) for s in samples})
+    if len(shapes) > 1:  # the sampler must keep a batch in one bucket (data.buckets.BucketBatchSampler)
+        raise ValueError(f"a batch must have one shape, got video moments of shapes {shapes}")
     scaling = float(vae.config.scaling_factor)
     num_train = scheduler.config.num_train_timesteps
     image_latents, video_latents, control_latents, prompt_embeds, timesteps, noise = [], [], [], [], [], []

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +19,7 @@ import torch
 from ..data.encoders import encode_moments, encode_prompts
 from ..errors import InputError
 from . import checkpoint as ckpt
-from . import spec
+from . import distributed, spec
 from .config import Init, MixedPrecision, Optimizer, TrainConfig, TrainMode
 from .state import TrainState
 
@@ -90,27 +89,34 @@ class Trainer:
 
     # ------------------------------------------------------------------------------------------ preparation
     def check(self) -> None:
-        """Config values are checked by `TrainConfig`; here the files (model, manifest, checkpoint to resume)."""
-        self.config.check_files()
+        """Config values are checked by `TrainConfig`; here the files (model, manifest, checkpoint to resume) and
+        each clip's training bucket against the model's size limits (from its config.json files, no weights)."""
+        c = self.config
+        c.check_files()
+        from ..data.buckets import Bucket, clip_buckets
         from ..data.manifest import read_manifest
+        from ..models.geometry import size_limits
 
-        self.records = read_manifest(self.config.manifest_path)
+        self.records = read_manifest(c.manifest_path)
+        configs = [Path(c.model) / name / "config.json" for name in ("transformer", "vae")]
+        transformer_config, vae_config = (json.loads(p.read_text()) if p.is_file() else None for p in configs)
+        multiple, max_side = size_limits(transformer_config or {}, vae_config)
+        self.buckets = clip_buckets(
+            [(str(r.video), r.frames, r.height, r.width) for r in self.records],
+            c.buckets,
+            Bucket(c.frames, c.height, c.width),
+            multiple=multiple,
+            max_side=max_side if transformer_config else None,
+        )
 
     def prepare_accelerator(self) -> None:
-        from accelerate import Accelerator
-        from accelerate.utils import ProjectConfiguration, set_seed
+        """The accelerator for whichever launch config started us: one process, DDP, DeepSpeed or FSDP, on GPUs or
+        CPU processes (`training.distributed`)."""
+        from accelerate.utils import set_seed
 
         c = self.config
-        # Several CPU processes (torchrun, or `accelerate launch` with configs/accelerate/cpu_2proc.yaml) need
-        # cpu=True to form a gloo group; `accelerate launch --cpu` sets ACCELERATE_USE_CPU (but starts one process).
-        use_cpu = os.environ.get("ACCELERATE_USE_CPU", "").lower() in ("1", "true", "yes")
-        multi_cpu = not torch.cuda.is_available() and int(os.environ.get("WORLD_SIZE", "1")) > 1
-        self.accelerator = Accelerator(
-            cpu=use_cpu or multi_cpu,
-            mixed_precision=c.mixed_precision.value,
-            gradient_accumulation_steps=c.gradient_accumulation_steps,
-            project_config=ProjectConfiguration(project_dir=str(c.output_dir)),
-        )
+        self.accelerator = distributed.make_accelerator(c)
+        self.model_dtype = distributed.model_dtype(self.accelerator, c)
         if c.allow_tf32 and torch.cuda.is_available():
             torch.backends.cuda.matmul.allow_tf32 = True
         set_seed(c.seed)
@@ -124,7 +130,8 @@ class Trainer:
             c.model, init=c.init.value, zero_init_pose=c.zero_init_pose, dtype=frozen_dtype
         )
         comp = self.components
-        spec.check_frames(comp.transformer.config, c.frames)
+        for frames in sorted({c.frames, *(b.frames for b in self.buckets)}):
+            spec.check_frames(comp.transformer.config, frames)
         device = self.accelerator.device
         comp.vae.to(device)
         if c.vae_tiling:
@@ -195,6 +202,8 @@ class Trainer:
         self.model, self.optimizer, self.lr_scheduler = self.accelerator.prepare(
             self.components.transformer, optimizer, lr_scheduler
         )
+        # FSDP2 replaces the parameters by sharded ones: clip those.
+        self.params = [p for p in self.model.parameters() if p.requires_grad]
 
     def prepare_dataset(self) -> None:
         from ..data.dataset import ClipDataset, LatentCache
@@ -206,9 +215,7 @@ class Trainer:
             self.cache = LatentCache(c.cache_dir, comp.encoders.vae_id, comp.encoders.text_id)
         self.dataset = ClipDataset(
             self.records,
-            frames=c.frames,
-            height=c.height,
-            width=c.width,
+            buckets=self.buckets,
             seed=c.seed,
             flip=c.flip,
             id_token=c.id_token,
@@ -280,10 +287,14 @@ class Trainer:
 
     # ---------------------------------------------------------------------------------------------- train
     def loader(self):
-        from ..data.dataset import ResumableSampler, collate_samples
+        """This rank's micro-batches of the current epoch from its position on, each of one bucket; all ranks take
+        the same bucket in a step (`data.buckets.BucketBatchSampler`)."""
+        from ..data.buckets import BucketBatchSampler
+        from ..data.dataset import collate_samples
 
-        sampler = ResumableSampler(
-            len(self.dataset),
+        sampler = BucketBatchSampler(
+            self.buckets,
+            self.config.batch_size,
             self.config.seed,
             self.state.epoch,
             self.state.position,
@@ -292,12 +303,28 @@ class Trainer:
         )
         return torch.utils.data.DataLoader(
             self.dataset,
-            batch_size=self.config.batch_size,
-            sampler=sampler,
+            batch_sampler=sampler,
             collate_fn=collate_samples,
             num_workers=self.config.num_workers,
-            drop_last=True,
         )
+
+    def check_batches(self) -> None:
+        """Every bucket needs a global batch (`batch_size` × processes) of clips to train: none is an error, a
+        bucket with fewer clips is never trained (a warning)."""
+        from ..data.buckets import starved_buckets
+
+        c, world = self.config, self.accelerator.num_processes
+        global_batch = c.batch_size * world
+        starved = starved_buckets(self.buckets, global_batch)
+        if len(starved) == len(set(self.buckets)):
+            raise InputError(
+                f"no bucket has {global_batch} clips to fill a batch of {c.batch_size} on {world} process(es) "
+                f"({', '.join(f'{b}: {n}' for b, n in starved.items())}); lower batch_size or add clips"
+            )
+        for bucket, count in starved.items():
+            logger.warning(
+                "bucket %s has %d clip(s), fewer than a batch of %d: they never train", bucket, count, global_batch
+            )
 
     def step(self, samples: list[dict[str, Any]]) -> torch.Tensor:
         """One micro-batch: encode, draw the step's randomness, loss, backward (and optimizer step at sync)."""
@@ -309,7 +336,7 @@ class Trainer:
             generators=[spec.sample_generator(self.config.seed, s["epoch"], s["index"]) for s in samples],
             empty_prompt_embeds=self.empty_prompt_embeds,
         )
-        batch = spec.to_device(batch, self.accelerator.device, torch.float32)
+        batch = spec.to_device(batch, self.accelerator.device, self.model_dtype)
         with self.accelerator.accumulate(self.model):
             loss = spec.diffusion_loss(self.model, self.components.scheduler, **batch)
             self.accelerator.backward(loss)
@@ -333,10 +360,7 @@ class Trainer:
         )
         micro_losses: list[torch.Tensor] = []
         self.grad_norm = None
-        if len(self.dataset) // acc.num_processes < c.batch_size:
-            raise InputError(
-                f"{len(self.dataset)} clips cannot fill a batch of {c.batch_size} on {acc.num_processes} process(es)"
-            )
+        self.check_batches()
         while state.global_step < c.max_steps:
             for samples in self.loader():
                 micro_losses.append(self.step(samples))
@@ -372,30 +396,34 @@ class Trainer:
         c, acc = self.config, self.accelerator
         acc.wait_for_everyone()
         model = acc.unwrap_model(self.model)
+        # Every process takes part: under FSDP this gathers the shards (the main process gets the weights).
+        weights = distributed.full_state_dict(acc, self.model, trainable_only=c.mode is TrainMode.LORA)
         if c.mode is TrainMode.FULL:
             output = c.output_dir / "transformer"
             dtype = torch.bfloat16 if c.mixed_precision is MixedPrecision.BF16 else None
             if acc.is_main_process:
-                ckpt.save_transformer(model, output, self.image_latent_scale, dtype=dtype)
+                ckpt.save_transformer(model, output, self.image_latent_scale, dtype=dtype, state_dict=weights)
         else:
             output = c.output_dir / "lora"
             if acc.is_main_process:
-                ckpt.save_lora(model, output, self.image_latent_scale)
+                ckpt.save_lora(model, output, self.image_latent_scale, state_dict=weights)
         acc.wait_for_everyone()
         seconds = time.perf_counter() - self.started
-        self.check_ranks_agree(model, seconds)
+        trainable = {n for n, p in model.named_parameters() if p.requires_grad}
+        self.check_ranks_agree({k: v for k, v in weights.items() if k in trainable}, seconds)
         acc.end_training()
         return TrainResult(output, self.state.global_step, self.losses, seconds)
 
-    def check_ranks_agree(self, model: torch.nn.Module, seconds: float) -> None:
+    def check_ranks_agree(self, weights: dict[str, torch.Tensor], seconds: float) -> None:
         """Every rank must end with the same trainable weights (only rank 0's are saved): compare their digests and
-        write them to `train_result.json` (step, processes, digests, seconds, last loss)."""
+        write them to `train_result.json` (step, processes, digests, seconds, last loss). A sharded model (FSDP)
+        has one copy of each weight by construction: one digest, of the gathered weights."""
         from accelerate.utils import gather_object
 
         acc = self.accelerator
-        digests = (
-            gather_object([ckpt.trainable_digest(model)]) if acc.num_processes > 1 else [ckpt.trainable_digest(model)]
-        )
+        digest = ckpt.trainable_digest(weights)
+        sharded = distributed.is_sharded(acc)
+        digests = gather_object([digest]) if acc.num_processes > 1 and not sharded else [digest]
         if acc.is_main_process:
             from ..io.atomic import write_json_atomic
 
@@ -404,6 +432,7 @@ class Trainer:
                 {
                     "global_step": self.state.global_step,
                     "processes": acc.num_processes,
+                    "distributed_type": acc.distributed_type.value,
                     "weights_digest": digests,
                     "seconds": seconds,
                     "last_loss": self.losses[-1] if self.losses else None,

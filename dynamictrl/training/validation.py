@@ -4,10 +4,13 @@ The videos come from `DynamiCtrlPipeline` (the same `denoise_step` loop inferenc
 transformer being trained and the frozen VAE / T5, with the image-latent scale of training, so what is written is
 what `dynamictrl animate` would make of the weights at that step. The set is fixed for the whole run:
 `validation_prompts` with their `validation_images` / `validation_poses` (and optional `validation_videos`, the
-ground truth), or else the first `validation_count` training clips (their first `frames` frames, reference, pose
-and caption; the clip itself is the ground truth). Each case uses the generator `seed + case`, so steps compare.
+ground truth), or else the first `validation_count` training clips (their first frames, reference, pose and
+caption, at the clip's training bucket; the clip itself is the ground truth). Each case is generated at its own
+size and frame count (the prompts' cases at `frames`×`height`×`width`) and uses the generator `seed + case`, so
+steps compare.
 
-Cases are split across ranks (`accelerator.split_between_processes`). Output, per step:
+Cases are split across ranks (`accelerator.split_between_processes`; under FSDP padded to equal shares). Output,
+per step:
 `output_dir/validation/step-N/NN.mp4` and `NN_side_by_side.mp4` (reference | pose | generated | ground truth),
 and one line per case in `output_dir/validation/validation.jsonl` with PSNR and SSIM (`evaluation.metrics`, mean
 over frames) against the ground truth.
@@ -36,7 +39,7 @@ VALIDATION_FPS = 8.0  # custom cases without a ground-truth clip to take the rat
 
 @dataclass
 class ValidationCase:
-    """One fixed validation input at the training size: uint8 `reference [H, W, 3]`, `pose [F, H, W, 3]`,
+    """One fixed validation input, generated at its own shape: uint8 `reference [H, W, 3]`, `pose [F, H, W, 3]`,
     `ground_truth [F, H, W, 3]` or None."""
 
     prompt: str
@@ -116,6 +119,8 @@ class Validator:
         """Generate this rank's share of the cases at `step`, write them; returns every case's metrics (rank 0)."""
         from accelerate.utils import gather_object
 
+        from .distributed import is_sharded
+
         acc = self.accelerator
         transformer = acc.unwrap_model(model)
         was_training = transformer.training
@@ -125,13 +130,16 @@ class Validator:
         pipe = self.pipeline(transformer)
         rows = []
         try:
-            with acc.split_between_processes(list(range(len(self.cases)))) as mine:
+            # A sharded model (FSDP) gathers its weights in every forward, so every rank must run as many: pad the
+            # last rank's share with a repeat of its last case (generated again, reported once).
+            sharded = is_sharded(acc)
+            with acc.split_between_processes(list(range(len(self.cases))), apply_padding=sharded) as mine:
                 for index in mine:
                     rows.append(self.generate(pipe, index, out, step))
         finally:
             transformer.train(was_training)
         rows = gather_object(rows) if acc.num_processes > 1 else rows
-        rows = sorted(rows, key=lambda r: r["case"])
+        rows = sorted({r["case"]: r for r in rows}.values(), key=lambda r: r["case"])
         if acc.is_main_process:
             with open(self.folder / "validation.jsonl", "a") as f:
                 for row in rows:
@@ -142,6 +150,7 @@ class Validator:
     def generate(self, pipe: Any, index: int, out: Path, step: int) -> dict[str, Any]:
         from ..evaluation.metrics import psnr, ssim
         from ..io.media import side_by_side, write_video
+        from .distributed import autocast
 
         c, case = self.config, self.cases[index]
         started = time.perf_counter()
@@ -149,15 +158,15 @@ class Validator:
         guidance = c.validation_guidance_scale
         embeds = self.prompt_embeds(case.prompt).to(device, torch.float32)
         negative = self.prompt_embeds("").to(device, torch.float32) if guidance > 1.0 else None
-        with self.accelerator.autocast():
+        with autocast(self.accelerator, c):
             frames = pipe(
                 image=case.reference,
                 control_video=case.pose,
                 prompt_embeds=embeds,
                 negative_prompt_embeds=negative,
-                height=c.height,
-                width=c.width,
-                num_frames=c.frames,
+                height=case.reference.shape[0],
+                width=case.reference.shape[1],
+                num_frames=len(case.pose),
                 num_inference_steps=c.validation_inference_steps,
                 guidance_scale=guidance,
                 generator=torch.Generator().manual_seed(c.seed + index),

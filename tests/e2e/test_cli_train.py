@@ -1,5 +1,6 @@
 """`python -m dynamictrl train` on a tiny model and generated clips: trains, checkpoints, fails cleanly; and two CPU
-processes under `accelerate launch` train exactly as one process with the same global batch.
+processes under `accelerate launch` (DDP, FSDP2, DeepSpeed ZeRO-2) train exactly as one process with the same
+global batch.
 
 Resume and the other errors are covered in-process by tests/unit/training (each CLI process costs ~10 s here).
 """
@@ -13,6 +14,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import torch
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -64,17 +66,27 @@ def _weights(folder: Path) -> dict[str, torch.Tensor]:
     return {k: v for f in sorted(folder.glob("*.safetensors")) for k, v in load_file(f).items()}
 
 
-def test_two_cpu_processes_train_as_one_with_the_same_global_batch(tiny_models, tmp_path):
-    """`accelerate launch --config_file configs/accelerate/cpu_2proc.yaml` starts 2 ranks (gloo); 3 steps of batch
-    1 per rank (every random knob on, an epoch boundary at step 3) end with the same weights on both ranks, and
-    equal to 1 process with batch 2 within 1e-5. About 35 s on 2 shared cores."""
+# launch config → (the runs, each an `accelerate launch`, later ones resuming; accelerate's distributed type; how
+# many weight digests train_result.json holds: one per rank, or one for FSDP, whose ranks hold shards).
+BACKENDS = {
+    "ddp": ("cpu_2proc.yaml", [{}], "MULTI_CPU", 2),
+    "fsdp": ("cpu_fsdp.yaml", [{"max_steps": 2, "checkpoint_every": 2}, {"resume": "latest"}], "FSDP", 1),
+    "deepspeed": ("cpu_deepspeed_zero2.yaml", [{"checkpoint_every": 2}], "DEEPSPEED", 2),
+}
+
+
+@pytest.fixture(scope="module")
+def one_process(tiny_models, tmp_path_factory):
+    """The toy set, the run settings (3 steps, every random knob on, an epoch boundary at step 3) and their
+    one-process run with batch 2, which every two-process backend must reproduce."""
     from dynamictrl.training import load_config, run
     from dynamictrl.training.toy_data import write_toy_dataset
 
-    write_toy_dataset(tmp_path / "data", clips=4, frames=17, height=32, width=32)
+    root = tmp_path_factory.mktemp("two-processes")
+    write_toy_dataset(root / "data", clips=4, frames=17, height=32, width=32)
     settings = {
         "model": str(tiny_models.dynamictrl),
-        "data_root": str(tmp_path / "data"),
+        "data_root": str(root / "data"),
         "frames": 13,
         "height": 32,
         "width": 32,
@@ -88,30 +100,54 @@ def test_two_cpu_processes_train_as_one_with_the_same_global_batch(tiny_models, 
         "pose_dropout": 0.3,
         "quiet": True,
     }
-    config = tmp_path / "run.yaml"
-    config.write_text(json.dumps({**settings, "output_dir": str(tmp_path / "two"), "batch_size": 1}))
-    launch = [sys.executable, "-m", "accelerate.commands.launch", "--config_file"]
-    launch += [str(ROOT / "configs" / "accelerate" / "cpu_2proc.yaml"), "--main_process_port", str(_free_port())]
-    done = subprocess.run(
-        [*launch, "-m", "dynamictrl", "-q", "train", str(config)],
-        cwd=tmp_path,
-        env={**os.environ, **ENV},
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    two = json.loads((tmp_path / "two" / "train_result.json").read_text())
-    assert two["processes"] == 2 and two["global_step"] == 3
-    assert len(two["weights_digest"]) == 2 and two["weights_digest"][0] == two["weights_digest"][1]
-
+    threads = torch.get_num_threads()
     torch.set_num_threads(1)
-    one = run(load_config(None, {**settings, "output_dir": str(tmp_path / "one"), "batch_size": 2}))
-    a, b = _weights(tmp_path / "two" / "transformer"), _weights(one.output)
+    try:
+        one = run(load_config(None, {**settings, "output_dir": str(root / "one"), "batch_size": 2}))
+    finally:
+        torch.set_num_threads(threads)
+    return root, settings, one
+
+
+@pytest.mark.parametrize("backend", list(BACKENDS))
+def test_two_cpu_processes_train_as_one_with_the_same_global_batch(backend, one_process):
+    """`accelerate launch --config_file configs/accelerate/<config>` starts 2 ranks (gloo): DDP, FSDP2 (sharded
+    parameters; its run stops at a checkpoint at step 2 and a second launch resumes it) or DeepSpeed ZeRO-2 (a
+    checkpoint at step 2). 3 steps of batch 1 per rank end with the weights of 1 process with batch 2 within 1e-5
+    (measured: 1.6e-6 at most), the same losses, and (DDP, DeepSpeed) the same weights on both ranks. About 20 s
+    per launch on 2 shared cores; DeepSpeed's first CPU run on a machine also JIT-builds its shared-memory op."""
+    root, settings, one = one_process
+    config_file, runs, distributed_type, digests = BACKENDS[backend]
+    out = root / backend
+    launch = [sys.executable, "-m", "accelerate.commands.launch", "--config_file"]
+    launch += [str(ROOT / "configs" / "accelerate" / config_file)]
+    for overrides in runs:
+        config = root / f"{backend}.yaml"
+        config.write_text(json.dumps({**settings, "output_dir": str(out), "batch_size": 1, **overrides}))
+        done = subprocess.run(
+            [*launch, "--main_process_port", str(_free_port()), "-m", "dynamictrl", "-q", "train", str(config)],
+            cwd=root,
+            env={**os.environ, **ENV},
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert done.returncode == 0, done.stderr[-3000:]
+    two = json.loads((out / "train_result.json").read_text())
+    assert two["processes"] == 2 and two["global_step"] == 3 and two["distributed_type"] == distributed_type
+    assert len(two["weights_digest"]) == digests and len(set(two["weights_digest"])) == 1
+    if backend == "fsdp":  # accelerate's sharded (DCP) model and optimizer: what the second launch resumed from
+        assert (out / "checkpoint-2" / "pytorch_model_fsdp_0").is_dir() and (
+            out / "checkpoint-2" / "optimizer_0"
+        ).is_dir()
+    if backend == "deepspeed":
+        assert (out / "checkpoint-2" / "pytorch_model").is_dir()
+
+    a, b = _weights(out / "transformer"), _weights(one.output)
     assert a.keys() == b.keys()
     worst = max(float((a[k] - b[k]).abs().max()) for k in a)
     assert worst <= 1e-5, worst
-    two_losses = [json.loads(line)["loss"] for line in (tmp_path / "two" / "metrics.jsonl").read_text().splitlines()]
+    two_losses = [json.loads(line)["loss"] for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert len(two_losses) == 3
     for x, y in zip(two_losses, one.losses, strict=True):
         assert abs(x - y) <= 1e-5 * max(1.0, abs(y)), (two_losses, one.losses)

@@ -54,3 +54,49 @@ def test_template_captioner():
     assert captioner.identity() != TemplateCaptioner().identity()  # part of the resume key
     with pytest.raises(InputError, match="caption-template"):
         TemplateCaptioner("  ")
+
+
+@pytest.fixture(scope="module")
+def tiny_qwen(tmp_path_factory):
+    from dynamictrl.testing import write_tiny_qwen2_vl
+
+    return write_tiny_qwen2_vl(tmp_path_factory.mktemp("qwen") / "Qwen2-VL-tiny")
+
+
+def test_qwen2_vl_captioner_describes_a_clip_from_a_few_frames(tiny_qwen):
+    """A tiny random Qwen2VLForConditionalGeneration (a locally trained BPE tokenizer, the released chat template):
+    a caption comes back, greedy (the same twice, despite the sampling settings in generation_config.json), from
+    3 frames of the clip, each expanded to its merged patches; the model loads once."""
+    from dynamictrl.data.captions import QwenVLCaptioner
+
+    captioner = QwenVLCaptioner(str(tiny_qwen), max_new_tokens=12, max_pixels=112 * 112)
+    assert isinstance(captioner, Captioner) and captioner._model is None  # nothing loaded yet
+    clip = np.random.default_rng(0).integers(0, 256, (9, 192, 128, 3), dtype=np.uint8)
+    caption = captioner.caption(clip)
+    assert isinstance(caption, str) and caption.strip() and "\n" not in caption
+    model = captioner._model
+    assert captioner.caption(clip) == caption and captioner._model is model
+    inputs = captioner.inputs(clip)
+    grid = inputs["image_grid_thw"]
+    assert grid.shape == (3, 3)  # 3 frames, each its own (t, h, w) patch grid
+    assert int(inputs["mm_token_type_ids"].sum()) == int(grid.prod(-1).sum()) // 4  # one token per 2x2 merge
+    import torch
+
+    with torch.no_grad():  # the frames reach the language model (a random model's argmax text may not show it)
+        logits = [captioner._model(**captioner.inputs(c)).logits[0, -1] for c in (clip, 255 - clip)]
+    assert (logits[0] - logits[1]).abs().max() > 1e-4
+
+    settings = captioner.settings()
+    assert settings["backend"] == "qwen2-vl" and settings["frames"] == 3 and settings["decoding"] == "greedy"
+    other = QwenVLCaptioner(str(tiny_qwen), prompt="Describe the background.", max_new_tokens=12)
+    assert other.identity() != captioner.identity()  # the prompt is part of the resume key
+    with pytest.raises(InputError, match="--captioner-frames must be at least 1"):
+        QwenVLCaptioner(str(tiny_qwen), frames=0)
+
+
+def test_frame_sampling():
+    from dynamictrl.data.captions import fit_pixels, sample_frame_indices
+
+    assert sample_frame_indices(49, 3) == [0, 24, 48] and sample_frame_indices(2, 3) == [0, 1]
+    assert sample_frame_indices(9, 1) == [0]
+    assert fit_pixels(np.zeros((1920, 1080, 3), np.uint8), 448 * 448).shape == (597, 336, 3)

@@ -66,3 +66,19 @@ def test_epoch_order_shards_and_cache_keys(toy, tmp_path):
     assert key != cache.video_key(records[0].video, 0, 5, 32, 32, True)
     assert key != LatentCache(tmp_path, vae_id="v2").video_key(records[0].video, 0, 5, 32, 32, False)
     assert key != cache.video_key(records[1].video, 0, 5, 32, 32, False)
+
+
+def test_each_record_at_its_own_bucket_with_the_shape_in_its_cache_keys(toy, tmp_path):
+    from dynamictrl.data.buckets import Bucket
+
+    records = read_manifest(toy)
+    buckets = [Bucket(5, 32, 32), Bucket(9, 32, 48), Bucket(5, 16, 48)]
+    dataset = ClipDataset(records, buckets=buckets, cache=LatentCache(tmp_path, vae_id="v1"))
+    for index, (frames, height, width) in enumerate(buckets):
+        sample = dataset[(0, index)]
+        assert sample["bucket"] == buckets[index] and sample["video"].shape == (frames, 3, height, width)
+        assert sample["image"].shape == (3, height, width)
+    cache, video = dataset.cache, records[0].video
+    assert cache.video_key(video, 0, 5, 32, 32, False) != cache.video_key(video, 0, 9, 32, 32, False)
+    assert cache.video_key(video, 0, 5, 32, 32, False) != cache.video_key(video, 0, 5, 16, 32, False)
+    assert cache.image_key(video, None, 0, 32, 32, False) != cache.image_key(video, None, 0, 32, 48, False)
