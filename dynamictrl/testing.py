@@ -19,6 +19,7 @@ from typing import Any
 import torch
 
 from .io.atomic import atomic_dir
+from .pipelines.folder import SCHEDULER_CONFIG  # CogVideoX-1.5 I2V settings (DDIM in the base, DPM at inference)
 
 TINY_TEXT_DIM = 32
 TINY_TEXT_LEN = 32
@@ -61,21 +62,6 @@ TINY_VAE_CONFIG: dict[str, Any] = dict(
     sample_width=1024,
     scaling_factor=0.7,
     invert_scale_latents=True,
-)
-
-# CogVideoX-1.5 I2V scheduler settings (the base ships them under the DDIM class; inference uses DPM).
-SCHEDULER_CONFIG: dict[str, Any] = dict(
-    beta_start=0.00085,
-    beta_end=0.012,
-    beta_schedule="scaled_linear",
-    num_train_timesteps=1000,
-    prediction_type="v_prediction",
-    rescale_betas_zero_snr=True,
-    snr_shift_scale=1.0,
-    set_alpha_to_one=True,
-    steps_offset=0,
-    clip_sample=False,
-    timestep_spacing="trailing",
 )
 
 _CORPUS_WORDS = (
@@ -287,3 +273,192 @@ def write_tiny_lora(folder: str | Path, transformer_dir: str | Path, seed: int =
     with atomic_dir(folder) as tmp:
         DynamiCtrlPipeline.save_lora_weights(tmp, transformer_lora_layers=get_peft_model_state_dict(transformer))
     return Path(folder)
+
+
+# Qwen2-VL's special tokens (the released tokenizer's names) and chat template (chat_template.json of
+# Qwen/Qwen2-VL-7B-Instruct): what its processor and `apply_chat_template` look for.
+QWEN_SPECIAL_TOKENS = (
+    "<|endoftext|>",
+    "<|im_start|>",
+    "<|im_end|>",
+    "<|vision_start|>",
+    "<|vision_end|>",
+    "<|image_pad|>",
+    "<|video_pad|>",
+)
+QWEN2_VL_CHAT_TEMPLATE = (
+    "{% set image_count = namespace(value=0) %}{% set video_count = namespace(value=0) %}"
+    "{% for message in messages %}{% if loop.first and message['role'] != 'system' %}"
+    "<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n{% endif %}"
+    "<|im_start|>{{ message['role'] }}\n{% if message['content'] is string %}{{ message['content'] }}<|im_end|>\n"
+    "{% else %}{% for content in message['content'] %}"
+    "{% if content['type'] == 'image' or 'image' in content or 'image_url' in content %}"
+    "{% set image_count.value = image_count.value + 1 %}{% if add_vision_id %}Picture {{ image_count.value }}: "
+    "{% endif %}<|vision_start|><|image_pad|><|vision_end|>"
+    "{% elif content['type'] == 'video' or 'video' in content %}{% set video_count.value = video_count.value + 1 %}"
+    "{% if add_vision_id %}Video {{ video_count.value }}: {% endif %}<|vision_start|><|video_pad|><|vision_end|>"
+    "{% elif 'text' in content %}{{ content['text'] }}{% endif %}{% endfor %}<|im_end|>\n{% endif %}{% endfor %}"
+    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
+
+
+def build_tiny_qwen_tokenizer(vocab_size: int = 400):
+    """A byte-level BPE (as Qwen2's) trained with `tokenizers` on the generated corpus, as `Qwen2Tokenizer` with
+    Qwen2-VL's special tokens; eos `<|im_end|>`, pad `<|endoftext|>`, as the released tokenizer."""
+    from tokenizers import AddedToken, Tokenizer, models, pre_tokenizers, trainers
+    from transformers import Qwen2Tokenizer
+
+    rng = random.Random(0)
+    corpus = [" ".join(rng.choice(_CORPUS_WORDS) for _ in range(rng.randint(4, 14))) for _ in range(2000)]
+    corpus += ["system user assistant You are a helpful assistant. Describe the person and the background."] * 5
+    bpe = Tokenizer(models.BPE())
+    bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        special_tokens=list(QWEN_SPECIAL_TOKENS),
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    bpe.train_from_iterator(corpus, trainer)
+    state = json.loads(bpe.to_str())["model"]
+    merges = [tuple(m) if isinstance(m, list) else tuple(m.split(" ")) for m in state["merges"]]
+    tokenizer = Qwen2Tokenizer(
+        vocab=state["vocab"], merges=merges, unk_token=None, eos_token="<|im_end|>", pad_token="<|endoftext|>"
+    )
+    tokenizer.add_tokens([AddedToken(token, special=True) for token in QWEN_SPECIAL_TOKENS])
+    return tokenizer
+
+
+def write_tiny_qwen2_vl(folder: str | Path, seed: int = 0) -> Path:
+    """A tiny random `Qwen2VLForConditionalGeneration` in the layout of Qwen/Qwen2-VL-7B-Instruct: config and
+    safetensors, generation_config.json (the released sampling settings, which a greedy captioner must override),
+    tokenizer files, preprocessor_config.json (`Qwen2VLImageProcessor`, `processor_class` Qwen2VLProcessor) and
+    chat_template.json. Written atomically; returns `folder`.
+
+    Sizes: text 2 layers × 2 heads of 16 (M-RoPE sections 2+3+3 = head_dim / 2), vision tower 1 block of 16 channels
+    with the released patch 14, temporal patch 2 and 2×2 merge (what the image processor computes its grid from);
+    images at most 112×112 px (4×4 merged tokens) so a caption takes well under a second.
+    """
+    from transformers import GenerationConfig, Qwen2VLConfig, Qwen2VLForConditionalGeneration
+    from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import Qwen2VLImageProcessorPil
+
+    tokenizer = build_tiny_qwen_tokenizer()
+    ids = dict(zip(QWEN_SPECIAL_TOKENS, tokenizer.convert_tokens_to_ids(list(QWEN_SPECIAL_TOKENS)), strict=True))
+    config = Qwen2VLConfig(
+        text_config=dict(
+            vocab_size=len(tokenizer),
+            hidden_size=32,
+            intermediate_size=64,
+            num_hidden_layers=2,
+            num_attention_heads=2,
+            num_key_value_heads=1,
+            max_position_embeddings=2048,
+            rope_parameters={"rope_type": "default", "mrope_section": [2, 3, 3], "rope_theta": 10000.0},
+            bos_token_id=None,
+            eos_token_id=ids["<|im_end|>"],
+            pad_token_id=ids["<|endoftext|>"],
+        ),
+        vision_config=dict(
+            depth=1, embed_dim=16, hidden_size=32, num_heads=2, mlp_ratio=2, patch_size=14, temporal_patch_size=2
+        ),
+        image_token_id=ids["<|image_pad|>"],
+        video_token_id=ids["<|video_pad|>"],
+        vision_start_token_id=ids["<|vision_start|>"],
+        vision_end_token_id=ids["<|vision_end|>"],
+    )
+    torch.manual_seed(seed)
+    model = perturb_(Qwen2VLForConditionalGeneration(config), torch.Generator().manual_seed(seed + 4)).eval()
+    model.generation_config = GenerationConfig(
+        bos_token_id=ids["<|endoftext|>"],
+        pad_token_id=ids["<|endoftext|>"],
+        eos_token_id=[ids["<|im_end|>"], ids["<|endoftext|>"]],
+        do_sample=True,
+        temperature=0.1,
+        top_k=1,
+        top_p=0.001,
+        repetition_penalty=1.05,
+    )
+    image_processor = Qwen2VLImageProcessorPil(min_pixels=28 * 28, max_pixels=112 * 112)
+    with atomic_dir(folder) as tmp:
+        model.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+        image_processor.save_pretrained(tmp)
+        preprocessor = json.loads((tmp / "preprocessor_config.json").read_text())
+        preprocessor.update(image_processor_type="Qwen2VLImageProcessor", processor_class="Qwen2VLProcessor")
+        (tmp / "preprocessor_config.json").write_text(json.dumps(preprocessor, indent=2))
+        (tmp / "chat_template.json").write_text(json.dumps({"chat_template": QWEN2_VL_CHAT_TEMPLATE}, indent=2))
+    return Path(folder)
+
+
+# ------------------------------------------------------------------------------------------------ small layout
+# The layout of a model trained here (`dynamictrl assemble-model`, docs/small_model.md) at toy sizes: a 3-level VAE
+# (4x spatial: 64 px -> 16 latent px), a tokenizer trained on captions (T5 ids, no sentinels), a 2-layer random T5
+# of 32, prompts of 16 tokens, `dynamictrl.json` with the image-latent scale and a thick pose drawing.
+TINY_SMALL_TEXT_LEN = 16
+TINY_SMALL_VAE_CONFIG: dict[str, Any] = {
+    **TINY_VAE_CONFIG,
+    "down_block_types": ("CogVideoXDownBlock3D",) * 3,
+    "up_block_types": ("CogVideoXUpBlock3D",) * 3,
+    "block_out_channels": (8, 8, 8),
+    "scaling_factor": 0.8,  # stands in for the measured 1/std of a trained VAE's latents
+    "invert_scale_latents": False,
+}
+# sample 32 latent px: the RoPE grid covers 32 // 2 = 16 patches = 128 px with the 4x VAE.
+TINY_SMALL_TRANSFORMER_CONFIG: dict[str, Any] = {
+    **TINY_TRANSFORMER_CONFIG,
+    "sample_height": 32,
+    "sample_width": 32,
+    "sample_frames": 17,
+    "max_text_seq_length": TINY_SMALL_TEXT_LEN,
+}
+TINY_SMALL_TEXT_ENCODER_CONFIG: dict[str, Any] = dict(
+    d_model=TINY_TEXT_DIM, d_kv=16, d_ff=48, num_layers=2, num_heads=2, relative_attention_num_buckets=8
+)
+TINY_SMALL_POSE_RENDER: dict[str, int] = dict(
+    canvas_short_side=256,
+    stick_width=6,
+    body_point_radius=6,
+    hand_line_thickness=3,
+    hand_point_radius=3,
+    face_point_radius=2,
+)
+
+
+def tiny_captions(count: int = 200, seed: int = 0) -> list[str]:
+    """Seeded captions from a small word list, like a synthetic data set's templated captions."""
+    rng = random.Random(seed)
+    return [" ".join(rng.choice(_CORPUS_WORDS) for _ in range(rng.randint(4, 12))) for _ in range(count)]
+
+
+def write_tiny_small_model(folder: str | Path, seed: int = 0, captions: list[str] | None = None) -> Path:
+    """A tiny pipeline folder in the layout `dynamictrl assemble-model` writes, loadable with `load_pipeline`.
+
+    Written by the same writer (`pipelines.folder.write_pipeline_folder`), atomically; the tokenizer is trained on
+    `captions` (default `tiny_captions()`) with `models.text.train_t5_tokenizer`, vocabulary at most 128.
+    """
+    from .models.text import build_t5_encoder, save_t5_encoder, train_t5_tokenizer
+    from .pipelines.folder import write_pipeline_folder
+
+    folder = Path(folder)
+    with tempfile.TemporaryDirectory(
+        prefix=".tiny-small-", dir=folder.parent if folder.parent.exists() else None
+    ) as work:
+        work = Path(work)
+        tokenizer = train_t5_tokenizer(
+            captions or tiny_captions(), work / "tokenizer", vocab_size=128, max_length=TINY_SMALL_TEXT_LEN
+        )
+        save_t5_encoder(build_t5_encoder(len(tokenizer), TINY_SMALL_TEXT_ENCODER_CONFIG, seed), work / "text_encoder")
+        build_tiny_vae(seed, **TINY_SMALL_VAE_CONFIG).save_pretrained(work / "vae", safe_serialization=True)
+        _save_transformer(build_tiny_transformer(seed, **TINY_SMALL_TRANSFORMER_CONFIG), work / "transformer")
+        write_pipeline_folder(
+            folder,
+            transformer=work / "transformer",
+            vae=work / "vae",
+            text_encoder=work / "text_encoder",
+            tokenizer=work / "tokenizer",
+            settings={
+                "image_latent_scale": TINY_SMALL_VAE_CONFIG["scaling_factor"],
+                "pose_render": TINY_SMALL_POSE_RENDER,
+            },
+        )
+    return folder

@@ -17,7 +17,10 @@ import sys
 from .._version import __version__
 
 # Order is the order shown in --help.
-COMMANDS = ["animate", "pose", "app", "evaluate", "prepare-data", "synth", "train", "download", "demo"]
+COMMANDS = [
+    "animate", "pose", "app", "evaluate", "prepare-data", "synth", "train", "train-vae", "assemble-model", "download",
+    "demo",
+]  # fmt: skip
 
 EPILOG = """examples:
   dynamictrl demo                                      animate the bundled example with a tiny random model

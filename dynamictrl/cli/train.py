@@ -30,19 +30,13 @@ def _flag_type(tp: typing.Any):
     return base if base in (int, float) else str
 
 
-def add_parser(subparsers) -> argparse.ArgumentParser:
-    from ..training.config import TrainConfig, field_types, flag_name
+def add_config_flags(parser: argparse.ArgumentParser, config_cls: type, types: dict[str, typing.Any]) -> None:
+    """One flag per field of the config dataclass `config_cls` (help from its metadata; booleans as --x/--no-x);
+    every default is None, so only the flags given override the YAML."""
+    from ..training.config import flag_name
 
-    p = subparsers.add_parser(
-        "train",
-        help="fine-tune DynamiCtrl (full or LoRA) from a YAML config",
-        description=DESCRIPTION,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    p.add_argument("config", nargs="?", help="YAML config file (keys of TrainConfig)")
-    types = field_types()
-    group = p.add_argument_group("config keys (override the YAML)")
-    for f in dataclasses.fields(TrainConfig):
+    group = parser.add_argument_group("config keys (override the YAML)")
+    for f in dataclasses.fields(config_cls):
         if f.name in GLOBAL_FLAGS:
             continue
         names = [flag_name(f.name), *f.metadata.get("flags", ())]
@@ -55,15 +49,33 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
             group.add_argument(
                 *names, dest=f.name, type=_flag_type(tp), default=None, metavar=f.name.upper(), help=f.metadata["help"]
             )
+
+
+def config_overrides(args: argparse.Namespace, config_cls: type) -> dict[str, typing.Any]:
+    """The flag values of `config_cls`'s fields (None: not given), with the global `--quiet`."""
+    overrides = {f.name: getattr(args, f.name, None) for f in dataclasses.fields(config_cls)}
+    overrides["quiet"] = True if getattr(args, "quiet", False) else None
+    return overrides
+
+
+def add_parser(subparsers) -> argparse.ArgumentParser:
+    from ..training.config import TrainConfig, field_types
+
+    p = subparsers.add_parser(
+        "train",
+        help="fine-tune DynamiCtrl (full or LoRA) from a YAML config",
+        description=DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("config", nargs="?", help="YAML config file (keys of TrainConfig)")
+    add_config_flags(p, TrainConfig, field_types())
     return p
 
 
 def config_from_args(args: argparse.Namespace):
     from ..training.config import TrainConfig, load_config
 
-    overrides = {f.name: getattr(args, f.name, None) for f in dataclasses.fields(TrainConfig)}
-    overrides["quiet"] = True if getattr(args, "quiet", False) else None
-    return load_config(args.config, overrides)
+    return load_config(args.config, config_overrides(args, TrainConfig))
 
 
 def run(args: argparse.Namespace) -> int:

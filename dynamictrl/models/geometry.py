@@ -2,7 +2,9 @@
 
 The CogVideoX-1.5 VAE compresses 4 frames into one latent frame (plus the first frame on its own), so a video has
 `4k + 1` frames; it compresses 8×8 pixels into one latent pixel and the transformer patches 2×2 latents, so a side
-is a multiple of 16. The 3-D RoPE grid covers `sample_height × 8` pixels (2400 px for CogVideoX-1.5).
+is a multiple of 16. The 3-D RoPE grid covers `sample_height × 8` pixels (2400 px for CogVideoX-1.5). A VAE of
+other depth compresses 2^(levels − 1) per side (the 3-level VAE of a small model trained here: 4×, so sides are
+multiples of 8 and its RoPE grid covers `sample_height × 4` pixels): `size_limits` reads it from the VAE config.
 """
 
 from __future__ import annotations

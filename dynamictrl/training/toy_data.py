@@ -1,7 +1,8 @@
 """A tiny generated training set (a coloured square moving; its "pose" video draws the square's centre).
 
 For tests, benchmarks and trying the trainer without data: `write_toy_dataset(root)` writes `videos/`, `poses/`
-and `manifest.jsonl` in the manifest format of `dynamictrl.data.manifest`.
+and `manifest.jsonl` in the manifest format of `dynamictrl.data.manifest`; with `masks=True` also `mask_video/`
+(white where the square is: the "person" mask the VAE trainer weights).
 """
 
 from __future__ import annotations
@@ -36,8 +37,20 @@ def toy_clip(
     return video, pose
 
 
+def toy_mask(video: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8]:
+    """White where a toy clip is not the grey background: the square."""
+    square = np.any(video != 128, axis=-1, keepdims=True)
+    return np.repeat(square, 3, axis=-1).astype(np.uint8) * 255
+
+
 def write_toy_dataset(
-    root: str | Path, clips: int = 4, frames: int = 17, height: int = 32, width: int = 32, seed: int = 0
+    root: str | Path,
+    clips: int = 4,
+    frames: int = 17,
+    height: int = 32,
+    width: int = 32,
+    seed: int = 0,
+    masks: bool = False,
 ) -> Path:
     """Write the toy set under `root`; returns the manifest path."""
     from ..io.media import write_video
@@ -48,8 +61,10 @@ def write_toy_dataset(
         video, pose = toy_clip(i, frames, height, width, seed)
         video_path = write_video(root / "videos" / f"{i:04d}.mp4", video, fps=8.0)
         pose_path = write_video(root / "poses" / f"{i:04d}.mp4", pose, fps=8.0)
+        mask_path = write_video(root / "mask_video" / f"{i:04d}.mp4", toy_mask(video), fps=8.0) if masks else None
         name = ("red", "green", "blue", "yellow")[i % 4]
-        records.append(ClipRecord(video_path, pose_path, f"a {name} square moving", frames, height, width, 8.0))
+        caption = f"a {name} square moving"
+        records.append(ClipRecord(video_path, pose_path, caption, frames, height, width, 8.0, mask=mask_path))
     return write_manifest(root / "manifest.jsonl", records)
 
 
