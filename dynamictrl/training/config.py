@@ -282,25 +282,12 @@ class TrainConfig:
             find_checkpoint(self.output_dir, self.resume)  # raises InputError when there is none
 
     def to_dict(self) -> dict[str, Any]:
-        out = {}
-        for f in dataclasses.fields(self):
-            value = getattr(self, f.name)
-            if isinstance(value, enum.Enum):
-                value = value.value
-            elif isinstance(value, Path):
-                value = str(value)
-            elif isinstance(value, tuple):
-                value = list(value)
-            out[f.name] = value
-        return out
+        return config_dict(self)
 
     def save(self, path: str | Path) -> None:
-        from ..io.atomic import write_json_atomic
-
-        write_json_atomic(path, self.to_dict())
+        save_config(self, path)
 
 
-REQUIRED_KEYS = tuple(f.name for f in dataclasses.fields(TrainConfig) if f.default is dataclasses.MISSING)
 PATH_KEYS = ("model", "output_dir", "data_root", "cache_dir")
 
 
@@ -314,10 +301,18 @@ def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None
     Relative paths in the YAML are taken relative to its folder; those given as overrides relative to the
     working directory. Unknown keys are errors that list the known ones.
     """
+    return read_config(TrainConfig, path, overrides, _resolve)
+
+
+def read_config(cls: type, path: str | Path | None, overrides: dict[str, Any] | None, resolve: Any) -> Any:
+    """A config dataclass `cls` from a YAML file (may be None) and overrides, keys checked and values coerced.
+
+    `resolve(key, value, base)` makes a path value absolute against `base` (the YAML's folder, or the working
+    directory for overrides). Shared by `dynamictrl train` and `dynamictrl train-vae`.
+    """
     import yaml
 
     data: dict[str, Any] = {}
-    base = Path.cwd()
     if path is not None:
         path = Path(path)
         if not path.is_file():
@@ -329,21 +324,41 @@ def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None
         if not isinstance(loaded, dict):
             raise InputError(f"{path} must hold a mapping of keys to values")
         base = path.parent.resolve()
-        data = {k: _resolve(k, v, base) for k, v in loaded.items()}
+        data = {k: resolve(k, v, base) for k, v in loaded.items()}
     for key, value in (overrides or {}).items():
         if value is not None:
-            data[key] = _resolve(key, value, Path.cwd())
-    known = {f.name for f in dataclasses.fields(TrainConfig)}
+            data[key] = resolve(key, value, Path.cwd())
+    fields = dataclasses.fields(cls)
+    known = {f.name for f in fields}
     unknown = sorted(set(data) - known)
     if unknown:
         raise InputError(f"unknown config key(s) {', '.join(unknown)}; known keys: {', '.join(sorted(known))}")
-    missing = [k for k in REQUIRED_KEYS if k not in data]
+    missing = [f.name for f in fields if f.default is dataclasses.MISSING and f.name not in data]
     if missing:
         raise InputError(f"missing config key(s) {', '.join(missing)} (in the YAML or as --flags)")
-    types = field_types()
-    for key, value in data.items():
-        data[key] = _coerce(key, value, types[key])
-    return TrainConfig(**data)
+    types = typing.get_type_hints(cls)
+    return cls(**{key: _coerce(key, value, types[key]) for key, value in data.items()})
+
+
+def config_dict(config: Any) -> dict[str, Any]:
+    """A config dataclass as JSON-ready values (enums by value, paths as strings, tuples as lists)."""
+    out = {}
+    for f in dataclasses.fields(config):
+        value = getattr(config, f.name)
+        if isinstance(value, enum.Enum):
+            value = value.value
+        elif isinstance(value, Path):
+            value = str(value)
+        elif isinstance(value, tuple):
+            value = list(value)
+        out[f.name] = value
+    return out
+
+
+def save_config(config: Any, path: str | Path) -> None:
+    from ..io.atomic import write_json_atomic
+
+    write_json_atomic(path, config_dict(config))
 
 
 def _resolve(key: str, value: Any, base: Path) -> Any:
@@ -389,10 +404,11 @@ def flag_name(key: str) -> str:
     return "--" + re.sub("_", "-", key)
 
 
-def describe_fields() -> list[tuple[str, str, str]]:
-    """(key, default as YAML/JSON, help) for every field: the table in docs/training.md."""
+def describe_fields(cls: type | None = None) -> list[tuple[str, str, str]]:
+    """(key, default as YAML/JSON, help) for every field of `cls` (default `TrainConfig`): the key tables of
+    docs/training.md and docs/small_model.md."""
     rows = []
-    for f in dataclasses.fields(TrainConfig):
+    for f in dataclasses.fields(cls or TrainConfig):
         default = "required" if f.default is dataclasses.MISSING else f.default
         if isinstance(default, enum.Enum):
             default = default.value

@@ -6,9 +6,6 @@ relative to the YAML file, unknown keys refused): `dynamictrl train-vae CONFIG.y
 
 from __future__ import annotations
 
-import dataclasses
-import enum
-import json
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,7 +13,8 @@ from typing import Any
 
 from ..errors import InputError
 from ..models.configs import SMALL_VAE_CONFIG
-from .config import LR_SCHEDULERS, MixedPrecision, _choice, _coerce, _help
+from .config import LR_SCHEDULERS, MixedPrecision, _choice, _help, config_dict, read_config, save_config
+from .config import describe_fields as config_fields
 
 LATENT_CHANNELS = 16  # what the DynamiCtrl transformer takes (in_channels 32 = noise ‖ image)
 TEMPORAL_COMPRESSION = 4  # the pipeline and both trainers take 4k + 1 frames
@@ -191,25 +189,12 @@ class VaeTrainConfig:
             find_checkpoint(self.output_dir, self.resume)
 
     def to_dict(self) -> dict[str, Any]:
-        out = {}
-        for f in dataclasses.fields(self):
-            value = getattr(self, f.name)
-            if isinstance(value, enum.Enum):
-                value = value.value
-            elif isinstance(value, Path):
-                value = str(value)
-            elif isinstance(value, tuple):
-                value = list(value)
-            out[f.name] = value
-        return out
+        return config_dict(self)
 
     def save(self, path: str | Path) -> None:
-        from ..io.atomic import write_json_atomic
-
-        write_json_atomic(path, self.to_dict())
+        save_config(self, path)
 
 
-REQUIRED_KEYS = tuple(f.name for f in dataclasses.fields(VaeTrainConfig) if f.default is dataclasses.MISSING)
 PATH_KEYS = ("output_dir", "data_root", "init")
 
 
@@ -223,32 +208,7 @@ def load_vae_config(path: str | Path | None = None, overrides: dict[str, Any] | 
     Relative paths in the YAML are taken relative to its folder, those given as overrides relative to the working
     directory; unknown keys are errors that list the known ones.
     """
-    import yaml
-
-    data: dict[str, Any] = {}
-    if path is not None:
-        path = Path(path)
-        if not path.is_file():
-            raise InputError(f"config file {path} does not exist")
-        try:
-            loaded = yaml.safe_load(path.read_text()) or {}
-        except yaml.YAMLError as exc:
-            raise InputError(f"{path} is not valid YAML: {str(exc).splitlines()[0]}") from None
-        if not isinstance(loaded, dict):
-            raise InputError(f"{path} must hold a mapping of keys to values")
-        data = {k: _resolve(k, v, path.parent.resolve()) for k, v in loaded.items()}
-    for key, value in (overrides or {}).items():
-        if value is not None:
-            data[key] = _resolve(key, value, Path.cwd())
-    known = {f.name for f in dataclasses.fields(VaeTrainConfig)}
-    unknown = sorted(set(data) - known)
-    if unknown:
-        raise InputError(f"unknown config key(s) {', '.join(unknown)}; known keys: {', '.join(sorted(known))}")
-    missing = [k for k in REQUIRED_KEYS if k not in data]
-    if missing:
-        raise InputError(f"missing config key(s) {', '.join(missing)} (in the YAML or as --flags)")
-    types = field_types()
-    return VaeTrainConfig(**{key: _coerce(key, value, types[key]) for key, value in data.items()})
+    return read_config(VaeTrainConfig, path, overrides, _resolve)
 
 
 def _resolve(key: str, value: Any, base: Path) -> Any:
@@ -260,15 +220,7 @@ def _resolve(key: str, value: Any, base: Path) -> Any:
 
 def describe_fields() -> list[tuple[str, str, str]]:
     """(key, default as JSON, help) for every field: the table in docs/small_model.md."""
-    rows = []
-    for f in dataclasses.fields(VaeTrainConfig):
-        default = "required" if f.default is dataclasses.MISSING else f.default
-        if isinstance(default, enum.Enum):
-            default = default.value
-        if isinstance(default, tuple):
-            default = list(default)
-        rows.append((f.name, default if default == "required" else json.dumps(default), f.metadata["help"]))
-    return rows
+    return config_fields(VaeTrainConfig)
 
 
 __all__ = ["VaeTrainConfig", "load_vae_config"]
