@@ -160,6 +160,16 @@ _DECLARED = [
     Option("out", "--out", Path, "output .mp4 (default: outputs/<image>_<pose>_seed<seed>.mp4)", IO),
     Option("out_dir", "--out-dir", Path, "folder for the demo's outputs", IO, default=Path("outputs") / "demo"),
     Option(
+        "example",
+        "--example",
+        str,
+        "synthetic: a held-out character and motion; real: a held-out character driven by the motion of a real "
+        "dance video",
+        IO,
+        default="synthetic",
+        choices=("synthetic", "real"),
+    ),
+    Option(
         "mask",
         "--mask",
         str,
@@ -526,10 +536,15 @@ class PoseOptions(PoseStageOptions):
 
 @dataclass(frozen=True, kw_only=True)
 class DemoOptions(JobOptions):
-    """`dynamictrl demo`: the bundled example at a CPU-sized resolution (320x240), with the bundled pose video."""
+    """`dynamictrl demo`: the bundled small model animates a held-out synthetic character (docs/small_model.md)."""
 
     out_dir: Path = use("out_dir")
-    num_frames: int = use("num_frames", default=25, help="frames, 4k+1, at most 25 (the bundled pose video's length)")
-    steps: int = use("steps", default=10)
+    example: str = use("example")
+    model: str | None = use(
+        "model", default=None, help="pipeline folder to animate with (default: the bundled small model)"
+    )
+    num_frames: int = use("num_frames", default=21, help="frames, 4k+1 (default 21: the small model's training clips)")
+    steps: int = use("steps")
+    guidance: float = use("guidance")
     seed: int = use("seed")
     quiet: bool = internal(False)

@@ -41,10 +41,23 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     return p
 
 
+# The app's bundled example (until it offers the small model): the NASA portrait with the bundled pose video, on
+# the tiny random model. Lower case: the tiny model's tokenizer was trained on a small lower-case corpus.
+DEMO_PROMPT = "a smiling woman with short blonde hair in an orange suit raising her arms"
+LABEL = "TINY RANDOM MODEL (untrained weights): the output shows the pipeline working, not DynamiCtrl quality"
+DEMO_SIZE = (320, 240)  # (height, width): the bundled pose video's size
+
+
+def reference_image() -> Path:
+    """The public-domain NASA astronaut portrait that scikit-image ships."""
+    from skimage import data
+
+    return Path(data.__file__).parent / "astronaut.png"
+
+
 def build_studio(options: AppOptions, **config: object):
     """The app's back end for `options`: the tiny random model and the demo's settings when no model is given."""
     from ..app.session import AppConfig, Example, Studio, small_run_defaults
-    from .demo import DEMO_PROMPT, DEMO_SIZE, LABEL, reference_image
 
     pose_video = Path(str(resources.files("dynamictrl") / "assets" / "demo_pose.mp4"))
     if options.model is None:

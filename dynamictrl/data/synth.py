@@ -9,7 +9,8 @@ OUT_DIR/mask_video/<name>.mp4    person mask, white = person (the published Mask
 OUT_DIR/clothes_mask/<name>.mp4  clothes mask, white = clothes
 OUT_DIR/keypoints/<name>.json    keypoints (`pose.types.save_keypoints_json`; meta: seed, index, fps)
 OUT_DIR/attributes/<name>.json   caption, attributes (`synthetic.world.recaption` reads them), files; written last
-OUT_DIR/manifest.jsonl           `ClipRecord`s, no mask (train as released); manifest_masked.jsonl: mask = person
+OUT_DIR/manifest.jsonl           `ClipRecord`s, no mask (train as released); manifest_masked.jsonl: mask = person;
+                                 manifest_mixed.jsonl: every clip twice, whole and masked (the small model's mix)
 OUT_DIR/prompts.txt, video.txt   the published `name#####caption` / `videos/<name>.mp4` pair, same order
 OUT_DIR/synth.json               the settings; a run with other settings into the same folder is refused
 ```
@@ -269,7 +270,8 @@ def _driving_for(index: int, options: SynthOptions, motions: list[list[FramePose
 
 
 def write_outputs(out_dir: Path, records: list[ClipRecord]) -> None:
-    """manifest.jsonl (no mask), manifest_masked.jsonl (person masks), prompts.txt and video.txt, atomically."""
+    """manifest.jsonl (no mask), manifest_masked.jsonl (person masks), manifest_mixed.jsonl (both), prompts.txt and
+    video.txt, atomically."""
     from dataclasses import replace
 
     from ..io.atomic import write_text_atomic
@@ -277,6 +279,9 @@ def write_outputs(out_dir: Path, records: list[ClipRecord]) -> None:
     write_manifest(out_dir / "manifest.jsonl", records)
     masked = [replace(r, mask=out_dir / "mask_video" / r.video.name) for r in records]
     write_manifest(out_dir / "manifest_masked.jsonl", masked)
+    # One model for whole and background-masked references (as Mask_B01 is used): the prompt then controls the
+    # masked background, and an unmasked reference still animates.
+    write_manifest(out_dir / "manifest_mixed.jsonl", [r for pair in zip(records, masked, strict=True) for r in pair])
     write_text_atomic(out_dir / "prompts.txt", "".join(f"{r.video.name}#####{r.caption}\n" for r in records))
     write_text_atomic(out_dir / "video.txt", "".join(f"videos/{r.video.name}\n" for r in records))
 

@@ -99,7 +99,7 @@ def test_bundled_example_previews_the_pose_and_plays_the_result(app, browser, tm
 
 
 def test_bad_uploads_show_a_message_and_the_app_keeps_serving(app, browser, tmp_path):
-    from dynamictrl.cli.demo import reference_image
+    from dynamictrl.cli.app import reference_image
 
     text = tmp_path / "notes.txt"
     text.write_text("this is not a photo\n")

@@ -38,6 +38,10 @@ def test_layout_is_read_by_the_manifest_reader_and_the_trainer_dataset(tmp_path)
     assert all((r.frames, r.height, r.width, r.fps, r.mask) == (5, 32, 48, 8.0, None) for r in records)
     masked = read_manifest(out / "manifest_masked.jsonl")
     assert masked[0].mask == out / "mask_video" / "000000.mp4"
+    mixed = read_manifest(out / "manifest_mixed.jsonl")
+    assert [(r.video.name, r.mask is None) for r in mixed] == [
+        ("000000.mp4", True), ("000000.mp4", False), ("000001.mp4", True), ("000001.mp4", False)
+    ]  # fmt: skip
     assert (out / "prompts.txt").read_text().splitlines()[0] == f"000000.mp4#####{records[0].caption}"
     assert (out / "video.txt").read_text().splitlines() == ["videos/000000.mp4", "videos/000001.mp4"]
 

@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# The small DynamiCtrl model, from nothing to the pipeline folder bundled as dynamictrl/assets/small_model
+# (docs/small_model.md). Every stage is resumable: run this script again after an interruption and it goes on
+# where it stopped (synth skips finished clips, train-vae/train resume from their last checkpoint, a finished
+# stage is skipped). About 2 hours on the 2-core CPU this project is developed on.
+#   recipes/small_model.sh [RUN_DIR]        (default runs/small)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+RUN=${1:-runs/small}
+PY=${PYTHON:-.venv/bin/python}
+dt() { HF_HUB_OFFLINE=1 "$PY" -m dynamictrl "$@"; }
+resume() { [ -d "$1" ] && ls -d "$1"/checkpoint-* >/dev/null 2>&1 && echo "--resume latest" || true; }
+
+# 1. Data: 800 training clips (seed 0), 48 held-out clips (seed 1000: characters and motions never trained on) and
+#    24 held-out characters driven by the real motion of a dance video (seed 2000), 21 frames of 64x64 at 8 fps.
+dt synth "$RUN/data/train" --n 800 --seed 0 --frames 21
+dt synth "$RUN/data/heldout" --n 48 --seed 1000 --frames 21
+if [ -f ../shared/fixtures/media/motion1.mp4 ]; then
+  dt synth "$RUN/data/real_motion" --n 24 --seed 2000 --frames 21 --pose-backend mediapipe \
+    --motion-video ../shared/fixtures/media/motion1.mp4
+fi
+
+# 2. VAE (person-weighted, 400 steps of 2 clips of 17 frames).
+if [ ! -f "$RUN/vae/vae/config.json" ]; then
+  # shellcheck disable=SC2046
+  dt train-vae configs/train/small_vae.yaml --data-root "$RUN/data/train" --output-dir "$RUN/vae" \
+    --max-steps 400 --checkpoint-every 50 $(resume "$RUN/vae")
+fi
+
+# 3. The initial pipeline folder: trained VAE, tokenizer trained on the captions, frozen random T5, random
+#    transformer, the synthetic pose drawing in dynamictrl.json.
+if [ ! -f "$RUN/init/model_index.json" ]; then
+  dt assemble-model "$RUN/init" --vae "$RUN/vae/vae" --captions "$RUN/data/train/manifest.jsonl" \
+    --transformer-config small --pose-render synthetic
+fi
+
+# 4. The transformer, with our trainer (latents cached on the fly in RUN/cache).
+if [ ! -f "$RUN/dit/transformer/config.json" ]; then
+  # shellcheck disable=SC2046
+  dt train configs/train/small_transformer.yaml --model "$RUN/init" --data-root "$RUN/data/train" \
+    --output-dir "$RUN/dit" --cache-dir "$RUN/cache" $(resume "$RUN/dit")
+fi
+
+# 5. The final folder (checked to load, at most 40 MB).
+dt assemble-model "$RUN/model" --from "$RUN/init" --transformer "$RUN/dit/transformer" --overwrite
+echo "small model: $RUN/model (bundle it with: rsync -a --delete $RUN/model/ dynamictrl/assets/small_model/)"
