@@ -18,6 +18,8 @@ the tiny random model (`TINY_MODEL_LABEL`), and says so: its output is noise.
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -98,33 +100,37 @@ def run_demo(demo: DemoOptions, model: str, label: str | None = None) -> DemoRes
         label = SMALL_MODEL_LABEL if is_bundled else f"model {model}"
 
     sample = demo_sample(demo.example, demo.num_frames)
-    out.mkdir(parents=True, exist_ok=True)
-    save_image(paths["reference"], sample.frames[0])
-    write_video(paths["pose"], sample.pose, sample.fps, crf=10, pix_fmt="yuv444p")  # as `dynamictrl synth` writes
-    write_video(paths["ground_truth"], sample.frames, sample.fps)
-
-    options = AnimateOptions(
-        image=paths["reference"],
-        pose_video=paths["pose"],
-        prompt=sample.caption,
-        out=out / "demo.mp4",
-        model=model,
-        num_frames=demo.num_frames,
-        height=sample.frames.shape[1],
-        width=sample.frames.shape[2],
-        steps=demo.steps,
-        guidance=demo.guidance,
-        seed=demo.seed,
-        fps=sample.fps,
-        side_by_side=False,
-        device="cpu",
-        note=label,
-        quiet=demo.quiet,
-    )
-    result = animate(options)
-    generated = result.frames[0]
-    reference = np.repeat(sample.frames[:1], len(generated), axis=0)
-    panels = side_by_side(*(enlarge(v) for v in (reference, sample.pose, generated, sample.frames)))
-    write_video(paths["comparison"], panels, sample.fps)
+    # The inputs are written to a scratch folder and moved into --out-dir only when the animation succeeded: a
+    # failed demo leaves nothing behind.
+    with tempfile.TemporaryDirectory(prefix="dynamictrl-demo-") as scratch:
+        inputs = {key: Path(scratch) / path.name for key, path in paths.items() if key != "comparison"}
+        save_image(inputs["reference"], sample.frames[0])
+        write_video(inputs["pose"], sample.pose, sample.fps, crf=10, pix_fmt="yuv444p")  # as `dynamictrl synth`
+        write_video(inputs["ground_truth"], sample.frames, sample.fps)
+        options = AnimateOptions(
+            image=inputs["reference"],
+            pose_video=inputs["pose"],
+            prompt=sample.caption,
+            out=out / "demo.mp4",
+            model=model,
+            num_frames=demo.num_frames,
+            height=sample.frames.shape[1],
+            width=sample.frames.shape[2],
+            steps=demo.steps,
+            guidance=demo.guidance,
+            seed=demo.seed,
+            fps=sample.fps,
+            side_by_side=False,
+            device="cpu",
+            note=label,
+            quiet=demo.quiet,
+        )
+        result = animate(options)
+        generated = result.frames[0]
+        reference = np.repeat(sample.frames[:1], len(generated), axis=0)
+        panels = side_by_side(*(enlarge(v) for v in (reference, sample.pose, generated, sample.frames)))
+        write_video(paths["comparison"], panels, sample.fps)
+        for key, path in inputs.items():
+            shutil.move(path, paths[key])
     written = {"video": result.videos[0], **paths, "settings": result.sidecar}
     return DemoResult(label=label, caption=sample.caption, written=written, animate=result)

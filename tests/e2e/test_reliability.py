@@ -243,9 +243,12 @@ def test_model_list_has_no_pose_networks(inputs, tmp_path):
 
 
 def test_failed_demo_leaves_no_output_folder(tmp_path):
+    """The demo writes its inputs (reference, pose, ground truth) and then animates: a model that fails to resolve
+    after the inputs were written leaves no --out-dir behind."""
     out = tmp_path / "demo"
-    proc = run_cli("demo", "--out-dir", out, "--frames", "29", env={"DYNAMICTRL_CACHE_DIR": str(tmp_path / "cache")})
-    assert_one_line_error(proc, "has 25 frames")
+    (tmp_path / "not-a-model").mkdir()
+    proc = run_cli("demo", "--out-dir", out, "--model", tmp_path / "not-a-model", "--frames", "9")
+    assert_one_line_error(proc, "no transformer found")
     assert not out.exists()
 
 
