@@ -24,14 +24,16 @@ def _demo(tmp_path, *args):
 
 
 def test_demo_writes_the_animation_and_the_comparison_with_ground_truth(tmp_path):
-    """The bundled model on the held-out synthetic example: 21 frames of 64x64, the 4-panel comparison enlarged
-    4x (reference | pose | result | ground truth), the ground truth equal to the synthetic world's sample."""
-    from dynamictrl.jobs.demo import demo_sample
+    """The README's main job on the held-out synthetic example: 21 frames of 64x64, the 4-panel comparison
+    enlarged 4x (reference | pose | result | ground truth), the ground truth equal to the synthetic world's sample,
+    and the model named for what it is (the bundled small model, or the tiny random one while none is bundled)."""
+    from dynamictrl.jobs.demo import SMALL_MODEL_LABEL, TINY_MODEL_LABEL, bundled_model, demo_sample
 
+    label = SMALL_MODEL_LABEL if bundled_model() is not None else TINY_MODEL_LABEL
     out = tmp_path / "demo"
     proc = _demo(tmp_path, "--out-dir", out, "--steps", 4)
     assert proc.returncode == 0, proc.stderr
-    assert "SMALL MODEL" in proc.stdout and "Traceback" not in proc.stderr
+    assert label in proc.stdout and "Traceback" not in proc.stderr
     info = probe_video(out / "demo.mp4")
     assert (info.num_frames, info.width, info.height) == (21, 64, 64)
     comparison = probe_video(out / "demo_comparison.mp4")
@@ -40,7 +42,10 @@ def test_demo_writes_the_animation_and_the_comparison_with_ground_truth(tmp_path
     expected = demo_sample("synthetic", 21).frames
     assert np.abs(truth.astype(int) - expected).mean() < 3  # H.264 of the world's own frames
     sidecar = json.loads((out / "demo.json").read_text())
-    assert "SMALL MODEL" in sidecar["note"] and sidecar["settings"]["prompt"] == demo_sample("synthetic", 21).caption
+    assert sidecar["note"] == label and sidecar["settings"]["prompt"] == demo_sample("synthetic", 21).caption
+    assert sorted(p.name for p in out.iterdir()) == sorted(
+        ["demo.mp4", "demo.json", "demo_comparison.mp4", "reference.png", "pose.mp4", "ground_truth.mp4"]
+    )
 
 
 def test_demo_real_motion_example_with_another_model_folder(tmp_path):
