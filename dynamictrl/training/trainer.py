@@ -82,6 +82,22 @@ class MetricsLog:
             self.writer.close()
 
 
+def start_run(accelerator: Any, config: Any) -> tuple[TrainState, MetricsLog]:
+    """The run's state (registered with accelerate's checkpoint hooks), its metrics log and saved config, restored
+    from `config.resume` when set. Shared by `dynamictrl train` and `dynamictrl train-vae`."""
+    state = TrainState(seed=config.seed)
+    ckpt.register_hooks(accelerator, state)
+    metrics = MetricsLog(config.output_dir, accelerator.is_main_process)
+    if accelerator.is_main_process:
+        config.output_dir.mkdir(parents=True, exist_ok=True)
+        config.save(config.output_dir / "train_config.json")
+    if config.resume is not None:
+        path = ckpt.find_checkpoint(config.output_dir, config.resume)
+        accelerator.load_state(str(path))
+        logger.info("Resumed from %s at step %d", path, state.global_step)
+    return state, metrics
+
+
 class Trainer:
     def __init__(self, config: TrainConfig) -> None:
         self.config = config
@@ -226,17 +242,7 @@ class Trainer:
         self.empty_prompt_embeds = self.prompt_embeds("")[0] if c.caption_dropout > 0 else None
 
     def prepare_checkpointing(self) -> None:
-        c = self.config
-        self.state = TrainState(seed=c.seed)
-        ckpt.register_hooks(self.accelerator, self.state)
-        self.metrics = MetricsLog(c.output_dir, self.accelerator.is_main_process)
-        if self.accelerator.is_main_process:
-            c.output_dir.mkdir(parents=True, exist_ok=True)
-            c.save(c.output_dir / "train_config.json")
-        if c.resume is not None:
-            path = ckpt.find_checkpoint(c.output_dir, c.resume)
-            self.accelerator.load_state(str(path))
-            logger.info("Resumed from %s at step %d", path, self.state.global_step)
+        self.state, self.metrics = start_run(self.accelerator, self.config)
 
     def prepare_validation(self) -> None:
         """The fixed validation set (`training.validation`), when `validation_steps` is set."""

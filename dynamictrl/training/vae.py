@@ -48,7 +48,6 @@ import torch.nn.functional as F
 from ..data.manifest import ClipRecord
 from ..errors import InputError
 from . import checkpoint as ckpt
-from .state import TrainState
 from .vae_config import LATENT_CHANNELS, TEMPORAL_COMPRESSION, VaeTrainConfig
 
 logger = logging.getLogger(__name__)
@@ -369,19 +368,9 @@ class VaeTrainer:
             )
 
     def prepare_checkpointing(self) -> None:
-        from .trainer import MetricsLog
+        from .trainer import start_run
 
-        c = self.config
-        self.state = TrainState(seed=c.seed)
-        ckpt.register_hooks(self.accelerator, self.state)
-        self.metrics = MetricsLog(c.output_dir, self.accelerator.is_main_process)
-        if self.accelerator.is_main_process:
-            c.output_dir.mkdir(parents=True, exist_ok=True)
-            c.save(c.output_dir / "train_config.json")
-        if c.resume is not None:
-            path = ckpt.find_checkpoint(c.output_dir, c.resume)
-            self.accelerator.load_state(str(path))
-            logger.info("Resumed from %s at step %d", path, self.state.global_step)
+        self.state, self.metrics = start_run(self.accelerator, self.config)
 
     # ---------------------------------------------------------------------------------------------- train
     def loader(self) -> torch.utils.data.DataLoader:
