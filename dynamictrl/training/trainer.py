@@ -98,6 +98,28 @@ def start_run(accelerator: Any, config: Any) -> tuple[TrainState, MetricsLog]:
     return state, metrics
 
 
+def finish_step(trainer: Any, micro_losses: list[torch.Tensor], progress: Any, what: str, **parts: float) -> float:
+    """After an optimizer step: count it, average the micro-batch losses over ranks, refuse a non-finite loss,
+    advance the progress bar and log every `log_every` steps (loss, `parts`, LR, epoch, grad norm).
+
+    `trainer` has `accelerator`, `state`, `config`, `losses`, `lr_scheduler`, `grad_norm` and `metrics` (the
+    diffusion trainer and the VAE trainer alike)."""
+    state, c = trainer.state, trainer.config
+    state.global_step += 1
+    loss = trainer.accelerator.gather(torch.stack(micro_losses).mean()[None]).mean().item()
+    if not math.isfinite(loss):
+        raise FloatingPointError(f"{what} is {loss} at step {state.global_step}; lower learning_rate")
+    trainer.losses.append(loss)
+    progress.update(1)
+    progress.set_postfix(loss=f"{loss:.4f}")
+    if state.global_step % c.log_every == 0:
+        values = {"loss": loss, **parts, "lr": trainer.lr_scheduler.get_last_lr()[0], "epoch": state.epoch}
+        if trainer.grad_norm is not None:
+            values["grad_norm"] = float(trainer.grad_norm)
+        trainer.metrics.log(state.global_step, values)
+    return loss
+
+
 class Trainer:
     def __init__(self, config: TrainConfig) -> None:
         self.config = config
@@ -373,19 +395,8 @@ class Trainer:
                 state.position += len(samples)
                 if not acc.sync_gradients:
                     continue
-                state.global_step += 1
-                loss = acc.gather(torch.stack(micro_losses).mean()[None]).mean().item()
+                finish_step(self, micro_losses, progress, "loss")
                 micro_losses = []
-                if not math.isfinite(loss):
-                    raise FloatingPointError(f"loss is {loss} at step {state.global_step}; lower learning_rate")
-                self.losses.append(loss)
-                progress.update(1)
-                progress.set_postfix(loss=f"{loss:.4f}")
-                if state.global_step % c.log_every == 0:
-                    values = {"loss": loss, "lr": self.lr_scheduler.get_last_lr()[0], "epoch": state.epoch}
-                    if self.grad_norm is not None:
-                        values["grad_norm"] = float(self.grad_norm)
-                    self.metrics.log(state.global_step, values)
                 if c.checkpoint_every and state.global_step % c.checkpoint_every == 0:
                     ckpt.save_checkpoint(acc, c.output_dir, state.global_step, c.checkpoints_keep)
                 if self.validator is not None and state.global_step % c.validation_steps == 0:

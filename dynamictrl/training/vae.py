@@ -422,6 +422,8 @@ class VaeTrainer:
     def train(self) -> None:
         from tqdm.auto import tqdm
 
+        from .trainer import finish_step
+
         c, acc, state = self.config, self.accelerator, self.state
         self.started = time.perf_counter()
         progress = tqdm(
@@ -436,19 +438,8 @@ class VaeTrainer:
                 state.position += len(samples)
                 if not acc.sync_gradients:
                     continue
-                state.global_step += 1
-                value = acc.gather(torch.stack(micro).mean()[None]).mean().item()
+                finish_step(self, micro, progress, "VAE loss", **parts)
                 micro = []
-                if not math.isfinite(value):
-                    raise FloatingPointError(f"VAE loss is {value} at step {state.global_step}; lower learning_rate")
-                self.losses.append(value)
-                progress.update(1)
-                progress.set_postfix(loss=f"{value:.4f}")
-                if state.global_step % c.log_every == 0:
-                    values = {"loss": value, **parts, "lr": self.lr_scheduler.get_last_lr()[0], "epoch": state.epoch}
-                    if self.grad_norm is not None:
-                        values["grad_norm"] = float(self.grad_norm)
-                    self.metrics.log(state.global_step, values)
                 if c.checkpoint_every and state.global_step % c.checkpoint_every == 0:
                     ckpt.save_checkpoint(acc, c.output_dir, state.global_step, c.checkpoints_keep)
                 if c.eval_every and state.global_step % c.eval_every == 0 and acc.is_main_process:
