@@ -21,7 +21,7 @@ class PersonSegmenter:
     """RGB uint8 frames → person masks (uint8 `[F, H, W, 3]`, 255 = person), MediaPipe selfie segmentation."""
 
     def __init__(self) -> None:
-        from ..pose.backends.mediapipe import import_mediapipe
+        from ..pose.backends.mediapipe import NATIVE_LOGS, import_mediapipe
 
         solutions = import_mediapipe()
         if solutions is None:
@@ -29,8 +29,14 @@ class PersonSegmenter:
                 "person masks need mediapipe (0.10.21, with its legacy solutions); "
                 "install it with pip install --no-deps mediapipe==0.10.21"
             )
+        self._native_logs = NATIVE_LOGS  # held while the graph lives: its threads log to stderr
+        self._native_logs.acquire()
         # model 0 ("general", 256x256) handles full bodies; model 1 ("landscape") is for video calls.
-        self._segmenter = solutions.selfie_segmentation.SelfieSegmentation(model_selection=0)
+        try:
+            self._segmenter = solutions.selfie_segmentation.SelfieSegmentation(model_selection=0)
+        except BaseException:
+            self._native_logs.release()
+            raise
 
     def __call__(self, frames: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8]:
         masks = []
@@ -41,7 +47,13 @@ class PersonSegmenter:
         return np.repeat(keep[..., None], 3, axis=-1)
 
     def close(self) -> None:
-        self._segmenter.close()
+        if self._segmenter is None:
+            return
+        segmenter, self._segmenter = self._segmenter, None
+        try:
+            segmenter.close()
+        finally:
+            self._native_logs.release()
 
 
 def binarise(frames: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8]:

@@ -21,10 +21,13 @@ What the mapping approximates (see docs/pose.md):
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import logging
 import os
+import re
 import sys
+import threading
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -151,28 +154,105 @@ def import_mediapipe() -> Any:
     return solutions
 
 
-@contextlib.contextmanager
-def _quiet_native_stderr() -> Iterator[None]:
-    """Silence file descriptor 2 while MediaPipe's C++ code runs: absl/TFLite write INFO and W0000 lines there that
-    no setting turns off. Our own logging and progress bars write between calls, so they are unaffected. Debug
-    logging (`-v`) keeps MediaPipe's output.
+# The start of a line MediaPipe's C++ code logs (absl or glog format,
+# e.g. "W0000 00:00:1796161139.825601  4195 file.cc:114] ..."), or absl's banner about logging before InitializeLog.
+_NATIVE_LOG_LINE = re.compile(rb"(?:[IWEF]\d{4} [\d:.]+ +\d+ [^\]]*\] |WARNING: All log messages before absl)")
+
+
+class _NativeLogFilter:
+    """Drop MediaPipe's C++ log lines from file descriptor 2 while any MediaPipe graph is alive.
+
+    absl/TFLite write INFO and W0000 lines to fd 2 that no setting turns off, and they write some of them from the
+    graph's own threads after `process()` has returned, so silencing fd 2 around each call is not enough. While a
+    graph is alive fd 2 is a pipe; a thread forwards everything that is not a native log line to the real stderr,
+    so our own logging and progress bars still show, in order. Reference-counted (one per live graph); when the last
+    graph closes, fd 2 is restored and the pipe drained. Debug logging (`-v`) keeps MediaPipe's output.
     """
-    if logger.isEnabledFor(logging.DEBUG):
-        yield
-        return
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._users = 0
+        self._saved: int | None = None
+        self._thread: threading.Thread | None = None
+
+    def acquire(self) -> None:
+        with self._lock:
+            self._users += 1
+            if self._users > 1 or logger.isEnabledFor(logging.DEBUG):
+                return
+            try:
+                sys.stderr.flush()
+                saved = os.dup(2)
+            except (OSError, ValueError):  # no real stderr (embedded interpreter): nothing to filter
+                return
+            read_end, write_end = os.pipe()
+            os.dup2(write_end, 2)
+            os.close(write_end)
+            self._saved = saved
+            self._thread = threading.Thread(target=_forward, args=(read_end, saved), daemon=True)
+            self._thread.start()
+
+    def release(self) -> None:
+        with self._lock:
+            self._users = max(0, self._users - 1)
+            if self._users == 0:
+                self._restore_locked()
+
+    def _restore(self) -> None:
+        with self._lock:
+            self._users = 0
+            self._restore_locked()
+
+    def _restore_locked(self) -> None:
+        if self._saved is None:
+            return
+        with contextlib.suppress(OSError, ValueError):
+            sys.stderr.flush()
+        os.dup2(self._saved, 2)  # closes the pipe's last write end: the forwarder drains and ends
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        os.close(self._saved)
+        self._saved, self._thread = None, None
+
+
+def _forward(read_end: int, target: int) -> None:
+    """Copy `read_end` to `target` until end of file, dropping the native log lines (`_NATIVE_LOG_LINE`)."""
+    pending = b""
     try:
-        sys.stderr.flush()
-        saved = os.dup(2)
-    except (OSError, ValueError):  # no real stderr (embedded interpreter): nothing to silence
-        yield
-        return
-    try:
-        with open(os.devnull, "wb") as devnull:
-            os.dup2(devnull.fileno(), 2)
-        yield
+        while chunk := os.read(read_end, 65536):
+            lines = (pending + chunk).split(b"\n")
+            pending = lines.pop()
+            kept = [_without_native_log(line) for line in lines]
+            # A partial line is held back only when it could be the start of a native log line (those are written
+            # whole); anything else (a progress bar redrawn with \r) goes through at once.
+            if pending and not re.match(rb"^[IWEF]\d|^WARNING: All", pending):
+                kept.append(pending)
+                pending = b""
+            if kept:
+                _write_all(target, b"".join(kept))
+        if pending:
+            _write_all(target, _without_native_log(pending, newline=b""))
+    except OSError:
+        pass
     finally:
-        os.dup2(saved, 2)
-        os.close(saved)
+        os.close(read_end)
+
+
+def _without_native_log(line: bytes, newline: bytes = b"\n") -> bytes:
+    """`line` with its newline, or only what came before a native log line in it (a progress bar that was still
+    on the line when the native line was written), or nothing."""
+    match = _NATIVE_LOG_LINE.search(line)
+    return line + newline if match is None else line[: match.start()]
+
+
+def _write_all(target: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(target, view) :]
+
+
+NATIVE_LOGS = _NativeLogFilter()
+atexit.register(NATIVE_LOGS._restore)  # a graph never closed: drain the pipe before the interpreter goes
 
 
 def _landmarks(container: Any, count: int) -> npt.NDArray[np.float64] | None:
@@ -244,23 +324,34 @@ class MediaPipeExtractor(PoseExtractor):
         self._static = None
 
     def _solution(self, static: bool):
+        """A new MediaPipe graph; the native log filter is held until `_close_solution`."""
         kwargs = {
             "static_image_mode": static,
             "model_complexity": 1,
             "min_detection_confidence": self.min_detection_confidence,
             "min_tracking_confidence": 0.5,
         }
-        with _quiet_native_stderr():
+        NATIVE_LOGS.acquire()
+        try:
             if self.holistic:
                 return self.solutions.holistic.Holistic(**kwargs)
             return self.solutions.pose.Pose(**kwargs)
+        except BaseException:
+            NATIVE_LOGS.release()
+            raise
+
+    @staticmethod
+    def _close_solution(solution: Any) -> None:
+        try:
+            solution.close()
+        finally:
+            NATIVE_LOGS.release()
 
     def __call__(self, image: npt.NDArray[np.uint8]) -> FramePose:
         image = check_image(image)
         if self._static is None:
             self._static = self._solution(static=True)
-        with _quiet_native_stderr():
-            results = self._static.process(np.ascontiguousarray(image))
+        results = self._static.process(np.ascontiguousarray(image))
         return frame_pose_from_results(results, image.shape[0], image.shape[1])
 
     def extract_sequence(self, frames: Iterable[npt.NDArray[np.uint8]]) -> Iterator[FramePose]:
@@ -269,12 +360,10 @@ class MediaPipeExtractor(PoseExtractor):
         try:
             for frame in frames:
                 frame = check_image(frame, "video frame")
-                with _quiet_native_stderr():
-                    results = solution.process(np.ascontiguousarray(frame))
+                results = solution.process(np.ascontiguousarray(frame))
                 yield frame_pose_from_results(results, frame.shape[0], frame.shape[1])
         finally:
-            with _quiet_native_stderr():
-                solution.close()
+            self._close_solution(solution)
 
     def identity(self) -> str:
         import mediapipe
@@ -283,6 +372,5 @@ class MediaPipeExtractor(PoseExtractor):
 
     def close(self) -> None:
         if self._static is not None:
-            with _quiet_native_stderr():
-                self._static.close()
-            self._static = None
+            static, self._static = self._static, None
+            self._close_solution(static)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import threading
+
 import numpy as np
 import pytest
 import skimage.data
@@ -9,7 +12,12 @@ import skimage.data
 from dynamictrl.io.images import cover_crop
 from dynamictrl.io.media import iter_video_frames, load_image
 from dynamictrl.pose.align import FIT_IDS, align_poses, is_person
-from dynamictrl.pose.backends.mediapipe import FACE_MESH_TO_68, POSE_TO_OPENPOSE, person_from_landmarks
+from dynamictrl.pose.backends.mediapipe import (
+    FACE_MESH_TO_68,
+    POSE_TO_OPENPOSE,
+    _NativeLogFilter,
+    person_from_landmarks,
+)
 from dynamictrl.pose.extract import get_extractor
 from dynamictrl.pose.types import SCORE_THRESHOLD
 
@@ -107,3 +115,26 @@ def test_landmark_mapping_follows_openpose_order():
     assert person.face[3, 0] == pytest.approx((132 + 58) / 2000)  # a jaw point between two mesh vertices
     assert len(FACE_MESH_TO_68) == 68 and all(0 <= i < 468 for ids in FACE_MESH_TO_68 for i in ids)
     assert (person.left_hand_scores == 1.0).all() and (person.right_hand_scores == 0).all()
+
+
+def test_native_log_lines_written_while_a_graph_lives_are_dropped_and_ours_kept(capfd):
+    """MediaPipe's graph threads log to fd 2 after `process()` returns; those lines must not reach the user, while
+    our own lines (and a progress bar redrawn with \\r) written in the same window still do, in order."""
+    native_logs = _NativeLogFilter()  # not the module's: a session-scoped graph may hold that one
+    native_logs.acquire()
+    try:
+        writer = threading.Thread(
+            target=os.write,
+            args=(2, b"W0000 00:00:1796161139.825601    4195 inference_feedback_manager.cc:114] Feedback\n"),
+        )
+        writer.start()
+        writer.join()
+        os.write(2, b"ours: first\n")
+        os.write(2, b"I0000 00:00:1.5  42 gl_context.cc:369] GL version\nours: second\n")
+        os.write(2, b"\r 50%|#####     |")
+        os.write(2, b"WARNING: All log messages before absl::InitializeLog() is called are written to STDERR\n")
+    finally:
+        native_logs.release()
+    os.write(2, b"after\n")
+    err = capfd.readouterr().err
+    assert err == "ours: first\nours: second\n\r 50%|#####     |after\n"
