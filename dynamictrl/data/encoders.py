@@ -63,10 +63,21 @@ def encode_moments(vae: Any, pixels: torch.Tensor) -> torch.Tensor:
 
     Deterministic (no sampling), so the moments can be cached; `sample_latents` draws from them.
     """
+    return encode_moments_batch(vae, [pixels])[0]
+
+
+@torch.no_grad()
+def encode_moments_batch(vae: Any, clips: list[torch.Tensor]) -> list[torch.Tensor]:
+    """Clips of one shape `[F, 3, H, W]` → their moments `[f, 32, h, w]`, in one VAE call.
+
+    On the CPU a batch of 4–8 small clips costs about 2.6× less per clip than one at a time (measured at 64 px,
+    docs/small_model.md); the moments agree with one-at-a-time encoding to float rounding (about 2e-5), and a
+    single clip gives exactly `encode_moments`.
+    """
     device, dtype = vae.device, vae.dtype
-    video = pixels.to(device=device, dtype=dtype).permute(1, 0, 2, 3)[None]  # [1, 3, F, H, W]
+    video = torch.stack(clips).to(device=device, dtype=dtype).permute(0, 2, 1, 3, 4)  # [B, 3, F, H, W]
     moments = vae.encode(video).latent_dist.parameters
-    return moments[0].permute(1, 0, 2, 3).float().cpu()
+    return list(moments.permute(0, 2, 1, 3, 4).float().cpu().unbind(0))
 
 
 def sample_latents(moments: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
@@ -172,4 +183,8 @@ def load_encoders(
     return FrozenEncoders(vae, tokenizer, t5, max_text_length, sources)
 
 
-__all__ = ["FrozenEncoders", "encode_moments", "encode_prompts", "fingerprint", "load_encoders", "sample_latents"]
+__all__ = [
+    "FrozenEncoders",
+    "encode_moments",
+    "encode_moments_batch",
+    "encode_prompts", "fingerprint", "load_encoders", "sample_latents"]

@@ -16,7 +16,7 @@ from typing import Any
 
 import torch
 
-from ..data.encoders import encode_moments, encode_prompts
+from ..data.encoders import encode_moments_batch, encode_prompts
 from ..errors import InputError
 from . import checkpoint as ckpt
 from . import distributed, spec
@@ -297,21 +297,25 @@ class Trainer:
             self.cache.put(key, embeds[0])
         return embeds
 
-    def encode_sample(self, sample: dict[str, Any]) -> dict[str, Any]:
-        """Fill in the VAE moments and T5 embedding of a sample (cache first, then the encoders)."""
+    def encode_samples(self, samples: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Fill in the VAE moments and T5 embedding of a micro-batch's samples: the cache first, then the encoders,
+        all of a micro-batch's missing clips in one VAE call (they share a bucket, so a shape)."""
         vae = self.components.vae
-        for name, pixels in (("video", "video"), ("control", "control_video")):
-            if sample.get(f"{name}_moments") is None:
-                moments = encode_moments(vae, sample[pixels])
+        wanted = [("video", "video"), ("control", "control_video")]
+        if not self.config.image_noise:  # with image noise the reference is encoded with fresh noise each step
+            wanted.append(("image", "image"))
+        for name, pixels in wanted:
+            missing = [s for s in samples if s.get(f"{name}_moments") is None]
+            if not missing:
+                continue
+            clips = [s[pixels] if name != "image" else s[pixels][None] for s in missing]
+            for sample, moments in zip(missing, encode_moments_batch(vae, clips), strict=True):
                 if self.cache is not None:
                     self.cache.put(sample[f"{name}_key"], moments)
                 sample[f"{name}_moments"] = moments
-        if not self.config.image_noise and sample.get("image_moments") is None:  # else encoded with fresh noise
-            sample["image_moments"] = encode_moments(vae, sample["image"][None])
-            if self.cache is not None:
-                self.cache.put(sample["image_key"], sample["image_moments"])
-        sample["prompt_embeds"] = self.prompt_embeds(sample["prompt"])[0]
-        return sample
+        for sample in samples:
+            sample["prompt_embeds"] = self.prompt_embeds(sample["prompt"])[0]
+        return samples
 
     # ---------------------------------------------------------------------------------------------- train
     def loader(self):
@@ -357,7 +361,7 @@ class Trainer:
     def step(self, samples: list[dict[str, Any]]) -> torch.Tensor:
         """One micro-batch: encode, draw the step's randomness, loss, backward (and optimizer step at sync)."""
         batch = spec.prepare_batch(
-            [self.encode_sample(s) for s in samples],
+            self.encode_samples(samples),
             vae=self.components.vae,
             scheduler=self.components.scheduler,
             conditioning=self.conditioning,

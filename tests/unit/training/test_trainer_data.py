@@ -123,7 +123,7 @@ def test_latents_cached_by_prepare_data_give_the_losses_of_encoding_on_the_fly(t
     def no_encoding(*args, **kwargs):
         raise AssertionError("the trainer encoded although prepare-data cached everything")
 
-    for module, name in ((trainer, "encode_moments"), (trainer, "encode_prompts"), (spec, "encode_moments")):
+    for module, name in ((trainer, "encode_moments_batch"), (trainer, "encode_prompts"), (spec, "encode_moments")):
         monkeypatch.setattr(module, name, no_encoding)
     cached = run(_config(toy, tmp_path / "cached", cache_dir=str(tmp_path / "data" / "latents"), **knobs)).losses
     assert cached == on_the_fly
