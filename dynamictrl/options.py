@@ -24,8 +24,15 @@ from .defaults import PUBLISHED
 from .errors import InputError
 from .io.devices import DTYPES, parse_device
 from .io.hub import BASE_MODEL, DEFAULT_MODEL, KNOWN_MODELS, model_names
-from .models.geometry import TEMPORAL_COMPRESSION, nearest_valid_frames
-from .pipelines.acceleration import CACHE_METHODS, OFFLOAD_MODES
+from .models.geometry import (
+    LONG_VIDEO_STRATEGIES,
+    MIN_WINDOW_FRAMES,
+    TEMPORAL_COMPRESSION,
+    default_overlap_frames,
+    max_overlap_frames,
+    nearest_valid_frames,
+)
+from .pipelines.acceleration import CACHE_METHODS, OFFLOAD_MODES, SPEED_NAMES, SPEED_PRESETS
 from .pose.align import ALIGN_MODES, PEOPLE_MODES
 from .pose.driving import ON_SHORT
 from .pose.extract import BACKENDS
@@ -59,6 +66,19 @@ def frame_count(value: int) -> str | None:
     if value >= 1 and (value - 1) % TEMPORAL_COMPRESSION == 0:
         return None
     return f"must be {TEMPORAL_COMPRESSION}k+1, e.g. 13, 25, 37 or 49 (try {nearest_valid_frames(value)})"
+
+
+def window_frame_count(value: int) -> str | None:
+    if value < MIN_WINDOW_FRAMES:
+        return f"must be at least {MIN_WINDOW_FRAMES}"
+    return frame_count(value)
+
+
+def latent_frame_multiple(value: int) -> str | None:
+    if value >= TEMPORAL_COMPRESSION and value % TEMPORAL_COMPRESSION == 0:
+        return None
+    near = TEMPORAL_COMPRESSION * max(1, round(value / TEMPORAL_COMPRESSION))
+    return f"must be a positive multiple of {TEMPORAL_COMPRESSION} (whole latent frames; try {near})"
 
 
 def device_name(value: str) -> str | None:
@@ -235,6 +255,35 @@ _DECLARED = [
         GEN,
         check=positive,
     ),
+    Option(
+        "window",
+        "--window",
+        int,
+        "long videos: --frames beyond this many are generated in overlapping windows of this many frames, 4k+1 "
+        "(the clip length the model was trained on)",
+        GEN,
+        default=PUBLISHED.num_frames,
+        check=window_frame_count,
+    ),
+    Option(
+        "overlap",
+        "--overlap",
+        int,
+        "long videos: frames shared by consecutive windows, a multiple of 4 (default: about a quarter of --window, "
+        f"{default_overlap_frames(PUBLISHED.num_frames)} of {PUBLISHED.num_frames})",
+        GEN,
+        check=latent_frame_multiple,
+    ),
+    Option(
+        "long_video",
+        "--long-video",
+        str,
+        "long videos: windows (denoised together, fused over the overlaps at every step) or chain (segment after "
+        "segment, each continuing from the last frames of the one before)",
+        GEN,
+        default="windows",
+        choices=LONG_VIDEO_STRATEGIES,
+    ),
     # memory and speed
     Option("device", "--device", str, "auto, cpu, cuda or cuda:N", MEM, default="auto", check=device_name),
     Option(
@@ -257,7 +306,23 @@ _DECLARED = [
     ),
     Option("vae_tiling", "--no-vae-tiling", bool, "decode in one piece", MEM, default=True, negate=True),
     Option("vae_slicing", "--no-vae-slicing", bool, "decode the batch at once", MEM, default=True, negate=True),
-    Option("cache", "--cache", str, "diffusers step cache", MEM, default="none", choices=CACHE_METHODS),
+    Option(
+        "speed",
+        "--speed",
+        str,
+        "speed preset: " + "; ".join(f"{p.name}: {p.description}" for p in SPEED_PRESETS.values()),
+        MEM,
+        default="exact",
+        choices=SPEED_NAMES,
+    ),
+    Option(
+        "cache",
+        "--cache",
+        str,
+        "diffusers step cache; given, it replaces the --speed preset's (default: the preset's, none for exact)",
+        MEM,
+        choices=CACHE_METHODS,
+    ),
     Option("cache_threshold", "--cache-threshold", float, "first-block cache threshold (0.1)", MEM, check=positive),
     Option("attention_backend", "--attention-backend", str, "diffusers attention backend, e.g. flash, sage", MEM),
     # pose stage
@@ -468,13 +533,17 @@ class AnimateOptions(PoseStageOptions):
     fps: float | None = use("fps")  # None: the pose/driving video's rate, so the motion plays at real speed
     num_videos: int = use("num_videos")
     image_latent_scale: float | None = use("image_latent_scale")
+    window: int = use("window")
+    overlap: int | None = use("overlap")  # None: about a quarter of the window, set by check()
+    long_video: str = use("long_video")
     device: str = use("device")
     cpu_threads: int | None = use("cpu_threads")
     dtype: str = use("dtype")
     offload: str = use("offload")
     vae_tiling: bool = use("vae_tiling")
     vae_slicing: bool = use("vae_slicing")
-    cache: str = use("cache")
+    speed: str = use("speed")
+    cache: str | None = use("cache")  # None: the --speed preset's cache
     cache_threshold: float | None = use("cache_threshold")
     attention_backend: str | None = use("attention_backend")
     note: str | None = internal()  # shown in the sidecar, e.g. "tiny random model" for the demo
@@ -490,6 +559,18 @@ class AnimateOptions(PoseStageOptions):
             name = f"{Path(self.image).stem}_{Path(pose).stem}_seed{self.seed}.mp4"
             object.__setattr__(self, "out", Path("outputs") / name)
         _suffix(self, "out", (".mp4",))
+        if self.overlap is None:  # frozen: resolved once, so the sidecar records the overlap used
+            object.__setattr__(self, "overlap", default_overlap_frames(self.window))
+        if self.overlap > max_overlap_frames(self.window):
+            raise InputError(
+                f"--overlap {self.overlap} leaves no new frames in a --window of {self.window}; use at most "
+                f"{max_overlap_frames(self.window)}"
+            )
+
+    @property
+    def windowed(self) -> bool:
+        """Whether `num_frames` is beyond one window (generated as a long video, `--long-video`)."""
+        return self.num_frames > self.window
 
     def output_paths(self) -> list[Path]:
         """The generated videos: OUT, or OUT_0, OUT_1, ... with `num_videos` > 1."""

@@ -14,6 +14,7 @@ the session ends (`SessionFiles.close`) and, for whatever is left, when the app 
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import re
 import shutil
@@ -363,7 +364,7 @@ class Studio:
         progress: ProgressReport | None = None,
     ) -> RunOutputs:
         """Run the animate job with the cached pipeline; returns the video, side-by-side and sidecar paths."""
-        from ..jobs.animate import LoadedModel, animate, check_model_fits, preflight
+        from ..jobs.animate import animate, check_model_fits, preflight
         from ..pipelines.loading import resolve_model
 
         folder = self.files.new_run(session_id, "run")
@@ -373,7 +374,7 @@ class Studio:
         runner = self._runner or animate
         with self.models.use(options) as model:
             if progress is not None:
-                model = LoadedModel(_StepProgress(model.pipeline, progress), model.info)
+                model = dataclasses.replace(model, pipeline=_StepProgress(model.pipeline, progress))
             result = runner(options, model=model)
         return RunOutputs(
             video=result.videos[0],

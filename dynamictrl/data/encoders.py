@@ -187,4 +187,8 @@ __all__ = [
     "FrozenEncoders",
     "encode_moments",
     "encode_moments_batch",
-    "encode_prompts", "fingerprint", "load_encoders", "sample_latents"]
+    "encode_prompts",
+    "fingerprint",
+    "load_encoders",
+    "sample_latents",
+]

@@ -119,6 +119,12 @@ def check_model_fits(options: AnimateOptions, resolved: Any) -> None:
             f"--steps {options.steps} exceeds the scheduler's {train_steps} training timesteps; use at most "
             f"{train_steps} (the published setting is 25)"
         )
+    trained_frames = resolved.config("transformer").get("sample_frames")
+    if options.windowed and trained_frames and options.window > int(trained_frames):
+        raise InputError(
+            f"--window {options.window} exceeds the {trained_frames} frames this model's transformer was built for; "
+            f"use at most {trained_frames} (the published clip length is 37)"
+        )
 
 
 def _read_json(path: Path) -> dict[str, Any]:
@@ -218,6 +224,8 @@ class LoadedModel:
 
     pipeline: Any
     info: Any
+    speed: Any = None  # the `acceleration.ResolvedSpeed` of --speed / --cache (its cache is on the transformer)
+    guidance_schedule: Any = None  # the `acceleration.GuidanceSchedule` to pass to the pipeline, None: plain
 
 
 def load_configured_pipeline(options: AnimateOptions, resolved: Any = None) -> LoadedModel:
@@ -235,7 +243,8 @@ def load_configured_pipeline(options: AnimateOptions, resolved: Any = None) -> L
         load_lora(pipe, info, options.lora, options.lora_scale)
     acceleration.place(pipe, device, options.offload)
     acceleration.configure_vae(pipe, options.vae_tiling, options.vae_slicing)
-    acceleration.enable_cache(pipe, options.cache, options.cache_threshold)
+    speed = acceleration.resolve_speed(options.speed, options.steps, options.cache, options.cache_threshold)
+    guidance_schedule = acceleration.apply_speed(pipe, speed, options.guidance)
     acceleration.set_attention_backend(pipe, options.attention_backend)
     pipe.set_progress_bar_config(disable=options.quiet, desc="denoising")
     info.device = device
@@ -244,7 +253,7 @@ def load_configured_pipeline(options: AnimateOptions, resolved: Any = None) -> L
         torch.set_num_threads(options.cpu_threads or min(4, os.cpu_count() or 1))
     if device.type == "cpu" and dtype != torch.float32:
         logger.warning("%s on the CPU is slow; --dtype float32 is faster there", dtype)
-    return LoadedModel(pipe, info)
+    return LoadedModel(pipe, info, speed, guidance_schedule)
 
 
 def animate(options: AnimateOptions, model: LoadedModel | None = None) -> AnimateResult:
@@ -330,6 +339,10 @@ def generate(
         generator=generator,
         output_type="np",
         image_latent_scale=image_latent_scale(options, model),
+        guidance_schedule=model.guidance_schedule,
+        window_frames=options.window,
+        overlap_frames=options.overlap,
+        long_video=options.long_video,
     ).frames
     return (np.clip(frames, 0.0, 1.0) * 255.0).round().astype(np.uint8)
 
@@ -378,6 +391,7 @@ def sidecar(
             "device": str(model.info.device),
             "dtype": str(model.info.dtype).replace("torch.", ""),
             "cpu_threads": _torch_threads(),
+            "speed": model.speed.to_json() if model.speed is not None else None,
             "timings": {k: round(v, 3) for k, v in timings.items()},
         },
         "pose_warnings": result.warnings,

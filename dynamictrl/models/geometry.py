@@ -57,3 +57,33 @@ def size_limits(
     if transformer_config.get("patch_size_t") is not None and transformer_config.get("sample_height"):
         max_side = int(transformer_config["sample_height"]) * spatial
     return multiple, max_side
+
+
+def latent_frame_count(num_frames: int, temporal_compression: int = TEMPORAL_COMPRESSION) -> int:
+    """Latent frames of a `4k + 1`-frame video: the causal VAE keeps frame 0 alone, then packs 4 frames per latent."""
+    return (num_frames - 1) // temporal_compression + 1
+
+
+def window_latent_frames(
+    window_frames: int, temporal_patch: int | None = 2, temporal_compression: int = TEMPORAL_COMPRESSION
+) -> int:
+    """Latent frames one long-video window gives the transformer: those of a `window_frames` clip, rounded up to
+    the temporal patch (2 for CogVideoX-1.5), exactly as the whole-clip path pads it; latent frame 0 is the
+    reference slot, the rest are the window's own frames."""
+    frames = latent_frame_count(window_frames, temporal_compression)
+    return frames + (-frames % temporal_patch if temporal_patch else 0)
+
+
+def max_overlap_frames(window_frames: int, temporal_compression: int = TEMPORAL_COMPRESSION) -> int:
+    """Largest overlap (pixel frames) a window allows: its video latents (all but the reference slot) less one."""
+    return (window_latent_frames(window_frames, temporal_compression=temporal_compression) - 2) * temporal_compression
+
+
+def default_overlap_frames(window_frames: int, temporal_compression: int = TEMPORAL_COMPRESSION) -> int:
+    """About a quarter of a window's video frames, in whole latent frames (8 of 37)."""
+    video_latents = window_latent_frames(window_frames, temporal_compression=temporal_compression) - 1
+    return max(1, min(video_latents - 1, round(video_latents / 4))) * temporal_compression
+
+
+MIN_WINDOW_FRAMES = 9  # the reference slot and 3 video latents: the least that leaves a stride beside an overlap
+LONG_VIDEO_STRATEGIES = ("windows", "chain")  # clips beyond one window: fused overlapping windows, or chained segments

@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 import PIL.Image
 import torch
-from diffusers import CogVideoXDPMScheduler, CogVideoXImageToVideoPipeline
+from diffusers import CogVideoXDDIMScheduler, CogVideoXDPMScheduler, CogVideoXImageToVideoPipeline
 from diffusers.callbacks import MultiPipelineCallbacks, PipelineCallback
 from diffusers.pipelines.cogvideo.pipeline_cogvideox_image2video import retrieve_latents, retrieve_timesteps
 from diffusers.pipelines.cogvideo.pipeline_output import CogVideoXPipelineOutput
@@ -36,8 +36,10 @@ from diffusers.utils.torch_utils import randn_tensor
 
 from ..defaults import PUBLISHED
 from ..errors import InputError
-from ..models.geometry import validate_num_frames, validate_size
+from ..models.geometry import default_overlap_frames, validate_num_frames, validate_size
 from ..models.transformer_dynamictrl import DynamiCtrlTransformer
+from . import windowing
+from .acceleration import GuidanceSchedule
 
 logger = logging.getLogger(__name__)
 
@@ -58,6 +60,8 @@ class DenoiseInputs:
     `prompt_embeds [k·B, L, D]` (k = 2 under guidance: negative rows first), `image_latents [k·B, F, 16, h, w]`
     (frame 0 the reference, the rest zero), `control_latents [B, F, 16, h, w]` (the pose, shared by the k
     branches), `image_rotary_emb` for F latent frames of h×w, `ofs` (None for models without it).
+    `guidance_delta [B, F, 16, h, w]`: the last guided step's (cond − uncond), kept (float32) only with
+    `keep_guidance_delta`, for the steps a `GuidanceSchedule` runs without the unconditional branch.
     """
 
     prompt_embeds: torch.Tensor
@@ -69,6 +73,8 @@ class DenoiseInputs:
     extra_step_kwargs: dict[str, Any] = field(default_factory=dict)
     attention_kwargs: dict[str, Any] | None = None
     pose_control_function: str = "padaln"
+    keep_guidance_delta: bool = False
+    guidance_delta: torch.Tensor | None = None
 
 
 def control_video_to_tensor(control_video: Any, height: int, width: int, min_frames: int) -> torch.Tensor:
@@ -297,6 +303,7 @@ class DynamiCtrlPipeline(CogVideoXImageToVideoPipeline):
         inputs: DenoiseInputs,
         guidance_scale: float,
         old_pred_original_sample: torch.Tensor | None = None,
+        unconditional: bool = True,
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """One denoising step: model call (both guidance branches in one batch), guidance, scheduler step.
 
@@ -304,15 +311,24 @@ class DynamiCtrlPipeline(CogVideoXImageToVideoPipeline):
         scheduler needs it). Returns `(latents at the next timestep, the DPM scheduler's x0 estimate)`; feed the
         second back in at the next step. The whole-clip loop of `__call__` and windowed generation both call this,
         with `inputs` holding what the steps of one (window of a) generation share.
+
+        `unconditional=False` (under guidance): only the conditional rows run, in their own cache context (the
+        caches keep per-context state of the batch they saw), guided by `inputs.guidance_delta`.
         """
         dtype = latents.dtype
         do_cfg = inputs.do_classifier_free_guidance
-        model_input = torch.cat([latents] * 2) if do_cfg else latents
-        model_input = torch.cat([self.scheduler.scale_model_input(model_input, t), inputs.image_latents], dim=2)
-        with self.transformer.cache_context("cond_uncond"):
+        both = do_cfg and unconditional
+        image_latents, prompt_embeds = inputs.image_latents, inputs.prompt_embeds
+        if do_cfg and not unconditional:
+            if inputs.guidance_delta is None:
+                raise RuntimeError("a step without the unconditional branch needs a guided step before it")
+            image_latents, prompt_embeds = image_latents.chunk(2)[1], prompt_embeds.chunk(2)[1]
+        model_input = torch.cat([latents] * 2) if both else latents
+        model_input = torch.cat([self.scheduler.scale_model_input(model_input, t), image_latents], dim=2)
+        with self.transformer.cache_context("cond_uncond" if both or not do_cfg else "cond"):
             noise_pred = self.transformer(
                 hidden_states=model_input,
-                encoder_hidden_states=inputs.prompt_embeds,
+                encoder_hidden_states=prompt_embeds,
                 timestep=t.expand(model_input.shape[0]),
                 control_hidden_states=inputs.control_latents,
                 pose_control_function=inputs.pose_control_function,
@@ -321,9 +337,13 @@ class DynamiCtrlPipeline(CogVideoXImageToVideoPipeline):
                 attention_kwargs=inputs.attention_kwargs,
                 return_dict=False,
             )[0].float()
-        if do_cfg:
+        if both:
             uncond, cond = noise_pred.chunk(2)
+            if inputs.keep_guidance_delta:
+                inputs.guidance_delta = cond - uncond
             noise_pred = uncond + guidance_scale * (cond - uncond)
+        elif do_cfg:  # cond + (scale − 1)·(cond − uncond), with the difference of the last guided step
+            noise_pred = noise_pred + (guidance_scale - 1.0) * inputs.guidance_delta
         if isinstance(self.scheduler, CogVideoXDPMScheduler):
             latents, old_pred_original_sample = self.scheduler.step(
                 noise_pred,
@@ -370,12 +390,25 @@ class DynamiCtrlPipeline(CogVideoXImageToVideoPipeline):
         max_sequence_length: int | None = None,
         image_latent_scale: float | None = None,
         pose_control_function: str = "padaln",
+        window_frames: int | None = None,
+        overlap_frames: int | None = None,
+        long_video: str = "windows",
+        guidance_schedule: GuidanceSchedule | None = None,
     ) -> DynamiCtrlPipelineOutput | tuple:
         """Animate `image` along `control_video` (rendered pose frames; frame 0 is the reference's own pose).
 
         Defaults are the published recommendation (37 frames, 25 steps, CFG 3.0). `height`/`width` must be
         multiples of 16 and default to the pose video's size. `callback_on_step_end(pipe, step, timestep, tensors)`
         may return replacements for the tensors named in `callback_on_step_end_tensor_inputs` (default `latents`).
+
+        Long videos: with `window_frames` (4k+1, the clip length the model was trained on) and `num_frames` above
+        it, generation runs on overlapping windows of that length sharing `overlap_frames` (a multiple of 4;
+        default about a quarter of the window), `long_video="windows"` fused at every step or `"chain"`ed segment
+        after segment (`dynamictrl.pipelines.windowing`). Up to `window_frames` it is the whole-clip path, unchanged.
+
+        `guidance_schedule` (whole-clip path, under guidance): the steps it lists in
+        `unconditional_steps(num_inference_steps)` run both branches, the others the conditional rows only (the
+        `--speed` presets, `dynamictrl.pipelines.acceleration`). None: both branches at every step.
         """
         if isinstance(callback_on_step_end, (PipelineCallback, MultiPipelineCallbacks)):
             callback_on_step_end_tensor_inputs = callback_on_step_end.tensor_inputs
@@ -405,6 +438,24 @@ class DynamiCtrlPipeline(CogVideoXImageToVideoPipeline):
             num_inference_steps=num_inference_steps if timesteps is None else None,
             guidance_scale=guidance_scale,
         )
+        plan = None
+        if window_frames is not None and num_frames > window_frames:
+            if long_video not in windowing.STRATEGIES:
+                raise InputError(f"long_video must be one of {', '.join(windowing.STRATEGIES)}, got {long_video!r}")
+            if not isinstance(self.scheduler, (CogVideoXDPMScheduler, CogVideoXDDIMScheduler)):
+                raise InputError(
+                    f"long videos need a scheduler whose step keeps no state; {type(self.scheduler).__name__} "
+                    "counts its steps (use CogVideoXDPMScheduler or CogVideoXDDIMScheduler)"
+                )
+            if overlap_frames is None:
+                overlap_frames = default_overlap_frames(window_frames, self.vae_scale_factor_temporal)
+            plan = windowing.plan_for_frames(
+                num_frames,
+                window_frames,
+                overlap_frames,
+                self.vae_scale_factor_temporal,
+                self.transformer.config.patch_size_t,
+            )
         if max_sequence_length is None:  # the text length the transformer was trained with (226 for CogVideoX)
             max_sequence_length = self.transformer.config.max_text_seq_length
         if num_videos_per_prompt < 1:
@@ -467,6 +518,9 @@ class DynamiCtrlPipeline(CogVideoXImageToVideoPipeline):
             latents,
             image_latent_scale,
         )
+        if plan is not None:  # one long latent, no padding: each window is [reference slot | its video latents]
+            latents, control_latents = latents[:, padding:], control_latents[:, padding:]
+            image_latents, padding = image_latents[:, : plan.window_latents], 0
         # 6. Denoising. The pose batch is passed once: both guidance branches share it (text-only guidance).
         step_inputs = DenoiseInputs(
             prompt_embeds=prompt_embeds,
@@ -475,7 +529,9 @@ class DynamiCtrlPipeline(CogVideoXImageToVideoPipeline):
             do_classifier_free_guidance=do_cfg,
             ofs=None if self.transformer.config.ofs_embed_dim is None else latents.new_full((1,), OFS),
             image_rotary_emb=(
-                self._prepare_rotary_positional_embeddings(height, width, latents.size(1), device)
+                self._prepare_rotary_positional_embeddings(
+                    height, width, latents.size(1) if plan is None else plan.window_latents, device
+                )
                 if self.transformer.config.use_rotary_positional_embeddings
                 else None
             ),
@@ -485,40 +541,63 @@ class DynamiCtrlPipeline(CogVideoXImageToVideoPipeline):
         )
         num_warmup_steps = max(len(timesteps) - num_inference_steps * self.scheduler.order, 0)
         old_pred_original_sample = None
-        with self.progress_bar(total=num_inference_steps) as progress_bar:
-            for i, t in enumerate(timesteps):
-                if self.interrupt:
-                    continue
-                self._current_timestep = t
-                if use_dynamic_cfg:
-                    self._guidance_scale = 1 + guidance_scale * (
-                        (1 - math.cos(math.pi * (i / num_inference_steps) ** 5.0)) / 2
-                    )
-                latents, old_pred_original_sample = self.denoise_step(
-                    latents,
-                    t,
-                    timesteps[i - 1] if i > 0 else None,
-                    step_inputs,
-                    self.guidance_scale,
-                    old_pred_original_sample,
+        guided_steps = None
+        if guidance_schedule is not None and do_cfg:
+            if plan is not None:
+                logger.warning("The guidance schedule is not applied to windowed generation; guiding every step")
+            else:
+                guided_steps = set(guidance_schedule.unconditional_steps(len(timesteps)))
+                step_inputs.keep_guidance_delta = len(guided_steps) < len(timesteps)
+
+        def scale_at(i: int) -> float:
+            if use_dynamic_cfg:
+                self._guidance_scale = 1 + guidance_scale * (
+                    (1 - math.cos(math.pi * (i / num_inference_steps) ** 5.0)) / 2
                 )
+            return self.guidance_scale
 
-                if callback_on_step_end is not None:
-                    available = {
-                        "latents": latents,
-                        "prompt_embeds": step_inputs.prompt_embeds,
-                        "negative_prompt_embeds": negative_prompt_embeds,
-                    }
-                    outputs = (
-                        callback_on_step_end(self, i, t, {k: available[k] for k in callback_on_step_end_tensor_inputs})
-                        or {}
+        def step_end(i: int, t: torch.Tensor, latents: torch.Tensor) -> torch.Tensor:
+            nonlocal negative_prompt_embeds
+            if callback_on_step_end is None:
+                return latents
+            available = {
+                "latents": latents,
+                "prompt_embeds": step_inputs.prompt_embeds,
+                "negative_prompt_embeds": negative_prompt_embeds,
+            }
+            outputs = callback_on_step_end(self, i, t, {k: available[k] for k in callback_on_step_end_tensor_inputs})
+            outputs = outputs or {}
+            step_inputs.prompt_embeds = outputs.pop("prompt_embeds", step_inputs.prompt_embeds)
+            negative_prompt_embeds = outputs.pop("negative_prompt_embeds", negative_prompt_embeds)
+            return outputs.pop("latents", latents)
+
+        if plan is not None:
+            denoise = windowing.denoise_windows if long_video == "windows" else windowing.denoise_chain
+            extra = {"on_step_end": step_end} if long_video == "windows" else {}
+            if long_video == "chain" and callback_on_step_end is not None:
+                logger.warning("callback_on_step_end is not called for chained segments (long_video='chain')")
+            with self.progress_bar(total=len(timesteps) * plan.num_windows) as progress_bar:
+                latents = denoise(
+                    self, latents, timesteps, step_inputs, control_latents, plan, scale_at, progress_bar, **extra
+                )
+        else:
+            with self.progress_bar(total=num_inference_steps) as progress_bar:
+                for i, t in enumerate(timesteps):
+                    if self.interrupt:
+                        continue
+                    self._current_timestep = t
+                    latents, old_pred_original_sample = self.denoise_step(
+                        latents,
+                        t,
+                        timesteps[i - 1] if i > 0 else None,
+                        step_inputs,
+                        scale_at(i),
+                        old_pred_original_sample,
+                        unconditional=guided_steps is None or i in guided_steps,
                     )
-                    latents = outputs.pop("latents", latents)
-                    step_inputs.prompt_embeds = outputs.pop("prompt_embeds", step_inputs.prompt_embeds)
-                    negative_prompt_embeds = outputs.pop("negative_prompt_embeds", negative_prompt_embeds)
-
-                if i == len(timesteps) - 1 or ((i + 1) > num_warmup_steps and (i + 1) % self.scheduler.order == 0):
-                    progress_bar.update()
+                    latents = step_end(i, t, latents)
+                    if i == len(timesteps) - 1 or ((i + 1) > num_warmup_steps and (i + 1) % self.scheduler.order == 0):
+                        progress_bar.update()
         self._current_timestep = None
 
         # 7. Decode; drop the padding latent and any frames the VAE decodes beyond num_frames.

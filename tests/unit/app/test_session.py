@@ -14,6 +14,7 @@ from dynamictrl.app import session
 from dynamictrl.app.session import AppConfig, PipelineCache, SessionFiles, Studio, check_upload, form_fields
 from dynamictrl.errors import InputError
 from dynamictrl.io.media import save_image, write_video
+from dynamictrl.jobs.animate import LoadedModel
 from dynamictrl.options import OPTIONS, AnimateOptions
 
 
@@ -102,7 +103,7 @@ class CountingLoader:
     def __call__(self, options):
         self.calls.append(PipelineCache.key(options))
         time.sleep(self.delay)  # a slow load: a second request arriving meanwhile must wait, not load again
-        return SimpleNamespace(pipeline=object(), info=SimpleNamespace(key=PipelineCache.key(options)))
+        return LoadedModel(pipeline=object(), info=SimpleNamespace(key=PipelineCache.key(options)))
 
 
 def _opts(tmp_path: Path, **kwargs) -> AnimateOptions:
@@ -183,7 +184,7 @@ def test_studio_runs_two_requests_at_once_with_one_load(tmp_path, media, monkeyp
             for i in range(kwargs["num_inference_steps"]):
                 kwargs["callback_on_step_end"](self, i, 0, {})
 
-    loader_with_pipe = lambda options: SimpleNamespace(pipeline=Pipe(), info=loader(options).info)  # noqa: E731
+    loader_with_pipe = lambda options: LoadedModel(pipeline=Pipe(), info=loader(options).info)  # noqa: E731
     studio = _studio(tmp_path, loader=loader_with_pipe, runner=runner)
     reports: dict[str, list] = {"a": [], "b": []}
     results = {}

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+from dynamictrl.defaults import PUBLISHED
 from dynamictrl.errors import InputError
 from dynamictrl.pipelines import acceleration
 from dynamictrl.pipelines.acceleration import CACHE_METHODS, enable_cache
@@ -112,3 +113,96 @@ def test_vae_options(tiny_models):
 def test_unknown_offload_mode_is_refused_with_the_choices():
     with pytest.raises(InputError, match="sequential"):
         acceleration.place(None, torch.device("cpu"), "layerwise")
+
+
+# ------------------------------------------------------------------------------------------------ speed presets
+def _generate_with(pipe, speed: acceleration.ResolvedSpeed, guidance: float = 6.0) -> tuple[np.ndarray, list]:
+    """A generation under `speed` (cache hooked, then removed) and the counted block rows per block."""
+    schedule = acceleration.apply_speed(pipe, speed, guidance)
+    try:
+        with acceleration.BlockCounter(pipe.transformer) as counter:
+            frames = _generate_steps(pipe, speed.steps, schedule)
+    finally:
+        pipe.transformer.disable_cache() if speed.cache != "none" else None
+    return frames, counter.rows
+
+
+def _generate_steps(pipe, steps: int, schedule=None) -> np.ndarray:
+    pose = np.random.default_rng(0).integers(0, 256, (9, H, W, 3), dtype=np.uint8)
+    return pipe(
+        np.full((H, W, 3), 128, np.uint8),
+        pose,
+        prompt="a man waving",
+        height=H,
+        width=W,
+        num_frames=9,
+        num_inference_steps=steps,
+        generator=torch.Generator().manual_seed(0),
+        output_type="np",
+        guidance_schedule=schedule,
+    ).frames
+
+
+def test_exact_preset_is_bit_identical_to_no_preset(pipe, uncached):
+    frames, rows = _generate_with(pipe, acceleration.resolve_speed("exact", 6))
+    assert np.array_equal(frames, uncached)
+    assert rows == [[2] * 6] * len(pipe.transformer.transformer_blocks)  # both branches, every step, every block
+
+
+@pytest.mark.parametrize(("preset", "full_passes"), [("fast", 14), ("fastest", 12)])
+def test_presets_cut_block_evaluations_by_their_design(pipe, preset, full_passes):
+    """At the default 25 steps. fast: TaylorSeer every 2nd step after 3 warm-up steps = 14 passes of 2 rows
+    (1.79x). fastest: guided steps 0-12 (TaylorSeer every 3rd after warm-up: 0,1,2,4,7,10) at 2 rows, then
+    cond-only steps 13-24 in their own cache context (again 0,1,2,4,7,10 of it) at 1 row: 18 rows (2.78x)."""
+    steps = PUBLISHED.steps
+    with acceleration.BlockCounter(pipe.transformer) as plain:
+        _generate_steps(pipe, steps)
+    frames, rows = _generate_with(pipe, acceleration.resolve_speed(preset, steps))
+    assert len(rows[0]) == full_passes and np.isfinite(frames).all()
+    ratio = sum(map(sum, plain.rows)) / sum(map(sum, rows))
+    assert ratio == pytest.approx({"fast": 100 / 56, "fastest": 100 / 36}[preset])
+    assert ratio >= {"fast": 1.6, "fastest": 2.5}[preset]
+
+
+def test_guidance_schedule_skips_exactly_the_steps_it_lists(pipe, uncached):
+    schedule = acceleration.GuidanceSchedule(full_fraction=0.5, every=2)
+    assert schedule.unconditional_steps(6) == [0, 1, 2, 3, 5]
+    with acceleration.BlockCounter(pipe.transformer) as counter:
+        frames = _generate_steps(pipe, 6, schedule)
+    assert counter.rows[0] == [2, 2, 2, 2, 1, 2]  # step 4 ran the conditional rows only
+    assert np.isfinite(frames).all() and not np.array_equal(frames, uncached)
+
+
+def test_guidance_truncation_without_guidance_says_so(pipe, caplog):
+    speed = acceleration.resolve_speed("fastest", 4, cache="none")
+    with caplog.at_level("WARNING", logger=acceleration.__name__):
+        assert acceleration.apply_speed(pipe, speed, guidance_scale=1.0) is None
+    assert [r.message for r in caplog.records] == [
+        "--speed fastest: guidance truncation does nothing with --guidance <= 1"
+    ]
+
+
+def test_explicit_cache_and_steps_override_the_preset():
+    fastest = acceleration.resolve_speed("fastest", 10, cache="first-block", cache_threshold=0.2)
+    assert (fastest.cache, fastest.cache_interval, fastest.cache_threshold) == ("first-block", None, 0.2)
+    assert fastest.guidance == acceleration.SPEED_PRESETS["fastest"].guidance and fastest.overridden == ("--cache",)
+    assert acceleration.resolve_speed("fast", 7, cache="none").cache == "none"
+    assert acceleration.resolve_speed("fast", 7).steps == 7  # presets never change --steps
+    assert acceleration.resolve_speed("exact", 25).to_json()["guidance"] == {"full_fraction": 1.0, "every": None}
+
+
+def test_speed_option_parses_and_refuses_bad_values(tmp_path):
+    import argparse
+
+    from dynamictrl.options import AnimateOptions, add_arguments, from_args
+
+    parser = argparse.ArgumentParser()
+    add_arguments(parser, AnimateOptions)
+    common = ["--image", "a.png", "--pose-video", "p.mp4", "--prompt", "x"]
+    options = from_args(AnimateOptions, parser.parse_args([*common, "--speed", "fast"]))
+    assert (options.speed, options.cache) == ("fast", None)
+    assert from_args(AnimateOptions, parser.parse_args(common)).speed == "exact"
+    with pytest.raises(InputError, match="--speed must be one of exact, fast, fastest, got 'turbo'"):
+        from_args(AnimateOptions, parser.parse_args([*common, "--speed", "turbo"]))
+    with pytest.raises(InputError, match="--speed must be one of"):
+        acceleration.resolve_speed("turbo", 25)
