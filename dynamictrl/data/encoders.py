@@ -63,21 +63,29 @@ def encode_moments(vae: Any, pixels: torch.Tensor) -> torch.Tensor:
 
     Deterministic (no sampling), so the moments can be cached; `sample_latents` draws from them.
     """
-    return encode_moments_batch(vae, [pixels])[0]
+    return encode_moments_batch(vae, [pixels], group=1)[0]
 
 
 @torch.no_grad()
-def encode_moments_batch(vae: Any, clips: list[torch.Tensor]) -> list[torch.Tensor]:
-    """Clips of one shape `[F, 3, H, W]` → their moments `[f, 32, h, w]`, in one VAE call.
+def encode_moments_batch(vae: Any, clips: list[torch.Tensor], group: int = 1) -> list[torch.Tensor]:
+    """Clips of one shape `[F, 3, H, W]` → their moments `[f, 32, h, w]`, `group` clips per VAE call.
 
-    On the CPU a batch of 4–8 small clips costs about 2.6× less per clip than one at a time (measured at 64 px,
-    docs/small_model.md); the moments agree with one-at-a-time encoding to float rounding (about 2e-5), and a
-    single clip gives exactly `encode_moments`.
+    The last call is padded to `group` clips (repeating its last clip), so every call has the same batch size: the
+    kernels a batch size selects give each clip the same numbers whatever its companions (measured: exactly equal),
+    so a clip's moments depend on `group` alone, not on the micro-batch or the number of processes. `group=1` is
+    `encode_moments`. Batches of 4-8 small clips cost about 2.6x less per clip on the CPU than one at a time (64 px,
+    docs/small_model.md) and agree with one at a time to float rounding (about 2e-5).
     """
     device, dtype = vae.device, vae.dtype
-    video = torch.stack(clips).to(device=device, dtype=dtype).permute(0, 2, 1, 3, 4)  # [B, 3, F, H, W]
-    moments = vae.encode(video).latent_dist.parameters
-    return list(moments.permute(0, 2, 1, 3, 4).float().cpu().unbind(0))
+    moments: list[torch.Tensor] = []
+    for first in range(0, len(clips), group):
+        chunk = list(clips[first : first + group])
+        real = len(chunk)
+        chunk += [chunk[-1]] * (group - real)
+        video = torch.stack(chunk).to(device=device, dtype=dtype).permute(0, 2, 1, 3, 4)  # [group, 3, F, H, W]
+        out = vae.encode(video).latent_dist.parameters[:real]
+        moments.extend(out.permute(0, 2, 1, 3, 4).float().cpu().unbind(0))
+    return moments
 
 
 def sample_latents(moments: torch.Tensor, generator: torch.Generator) -> torch.Tensor:

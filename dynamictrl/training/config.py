@@ -104,6 +104,13 @@ class TrainConfig:
         default=None, metadata=_help("latent/T5 cache folder (VAE posterior moments, prompt embeddings); off if unset")
     )
     num_workers: int = field(default=0, metadata=_help("DataLoader worker processes"))
+    encode_group: int = field(
+        default=1,
+        metadata=_help(
+            "clips per VAE call when encoding uncached clips (padded to this many, so a clip's latents never depend "
+            "on its batch companions or the process count); 4-8 is about 2.6x faster per clip on the CPU"
+        ),
+    )
     # ---- conditioning (published recipe)
     image_noise: bool = field(
         default=True,
@@ -223,6 +230,7 @@ class TrainConfig:
             "gradient_accumulation_steps",
             "lora_rank",
             "log_every",
+            "encode_group",
             "validation_count",
             "validation_inference_steps",
         )

@@ -250,7 +250,9 @@ class Trainer:
         comp = self.components
         self.cache = None
         if c.cache_dir is not None:
-            self.cache = LatentCache(c.cache_dir, comp.encoders.vae_id, comp.encoders.text_id)
+            # Grouped encoding gives other moments (float rounding) than one clip at a time: other cache entries.
+            vae_id = comp.encoders.vae_id + (f"|group{c.encode_group}" if c.encode_group > 1 else "")
+            self.cache = LatentCache(c.cache_dir, vae_id, comp.encoders.text_id)
         self.dataset = ClipDataset(
             self.records,
             buckets=self.buckets,
@@ -299,7 +301,7 @@ class Trainer:
 
     def encode_samples(self, samples: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """Fill in the VAE moments and T5 embedding of a micro-batch's samples: the cache first, then the encoders,
-        all of a micro-batch's missing clips in one VAE call (they share a bucket, so a shape)."""
+        a micro-batch's missing clips `encode_group` at a time (they share a bucket, so a shape)."""
         vae = self.components.vae
         wanted = [("video", "video"), ("control", "control_video")]
         if not self.config.image_noise:  # with image noise the reference is encoded with fresh noise each step
@@ -309,7 +311,8 @@ class Trainer:
             if not missing:
                 continue
             clips = [s[pixels] if name != "image" else s[pixels][None] for s in missing]
-            for sample, moments in zip(missing, encode_moments_batch(vae, clips), strict=True):
+            encoded = encode_moments_batch(vae, clips, self.config.encode_group)
+            for sample, moments in zip(missing, encoded, strict=True):
                 if self.cache is not None:
                     self.cache.put(sample[f"{name}_key"], moments)
                 sample[f"{name}_moments"] = moments

@@ -77,8 +77,8 @@ BACKENDS = {
 
 @pytest.fixture(scope="module")
 def one_process(tiny_models, tmp_path_factory):
-    """The toy set, the run settings (3 steps, every random knob on, an epoch boundary at step 3) and their
-    one-process run with batch 2, which every two-process backend must reproduce."""
+    """The toy set, the run settings (3 steps, every random knob on, grouped encoding, an epoch boundary at step 3)
+    and their one-process run with batch 2, which every two-process backend must reproduce."""
     from dynamictrl.training import load_config, run
     from dynamictrl.training.toy_data import write_toy_dataset
 
@@ -98,6 +98,7 @@ def one_process(tiny_models, tmp_path_factory):
         "flip": 0.5,
         "image_dropout": 0.3,
         "pose_dropout": 0.3,
+        "encode_group": 2,  # a clip's latents must not depend on its batch companions: [a, b] here, [a, a] per rank
         "quiet": True,
     }
     threads = torch.get_num_threads()

@@ -1,4 +1,4 @@
-"""The frozen encoders: a micro-batch of clips encoded in one VAE call gives each clip's own moments."""
+"""The frozen encoders: clips encoded a group at a time get moments that do not depend on their companions."""
 
 from __future__ import annotations
 
@@ -8,15 +8,28 @@ from dynamictrl.data.encoders import encode_moments, encode_moments_batch
 from dynamictrl.testing import build_tiny_vae
 
 
-def test_a_batch_of_clips_gives_the_moments_of_each_clip_and_one_clip_is_exact():
+def _clips(count: int) -> list[torch.Tensor]:
+    return [torch.rand(9, 3, 32, 48, generator=torch.Generator().manual_seed(i)) * 2 - 1 for i in range(count)]
+
+
+def test_group_one_is_one_clip_at_a_time():
     vae = build_tiny_vae().eval()
-    clips = [torch.rand(9, 3, 32, 48, generator=torch.Generator().manual_seed(i)) * 2 - 1 for i in range(3)]
+    clips = _clips(2)
     singles = [encode_moments(vae, clip) for clip in clips]
-    batched = encode_moments_batch(vae, clips)
-    assert (
-        [m.shape for m in batched] == [m.shape for m in singles] == [torch.Size([3, 32, 4, 6])] * 3
-    )  # tiny VAE: 8x spatial, 4x temporal
-    for one, many in zip(singles, batched, strict=True):
-        torch.testing.assert_close(many, one, rtol=0, atol=1e-4)
-    assert not torch.equal(batched[0], batched[1])  # not one clip's moments repeated
-    assert torch.equal(encode_moments_batch(vae, clips[:1])[0], singles[0])
+    assert [m.shape for m in singles] == [torch.Size([3, 32, 4, 6])] * 2  # tiny VAE: 8x spatial, 4x temporal
+    for one, again in zip(singles, encode_moments_batch(vae, clips), strict=True):
+        assert torch.equal(one, again)
+
+
+def test_a_clip_gets_the_same_moments_in_any_group_of_the_same_size():
+    """What keeps 1 process x batch 2 equal to 2 processes x batch 1: the clip alone (padded) and beside another
+    clip give the same numbers; and they agree with one-at-a-time encoding to float rounding."""
+    vae = build_tiny_vae().eval()
+    a, b, c = _clips(3)
+    together = encode_moments_batch(vae, [a, b, c], group=2)  # [a, b] and [c, c]
+    alone = encode_moments_batch(vae, [c], group=2)[0]
+    other = encode_moments_batch(vae, [b, a], group=2)
+    assert len(together) == 3 and torch.equal(together[2], alone)
+    assert torch.equal(together[0], other[1]) and torch.equal(together[1], other[0])
+    assert not torch.equal(together[0], together[1])
+    torch.testing.assert_close(together[0], encode_moments(vae, a), rtol=0, atol=1e-4)
