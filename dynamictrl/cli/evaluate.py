@@ -91,12 +91,17 @@ def run(args: argparse.Namespace) -> int:
     from ..evaluation.evaluator import EvaluationConfig, evaluate
     from ..evaluation.protocols import get_protocol
     from ..evaluation.report import check_report_dir, write_report
+    from ..io.devices import parse_device
 
     groups = tuple(g.strip() for g in args.metrics.split(",") if g.strip())
     if not groups:
         raise InputError("--metrics is empty; give at least one metric group")
     if args.worst < 0:
         raise InputError(f"--worst must be >= 0, got {args.worst}")
+    parse_device(args.device)  # the spelling, before torch is imported to find the device
+    # Before any network is loaded or video decoded: a report folder that cannot be written fails now.
+    inputs = {"--generated": Path(args.generated).expanduser(), "--ground-truth": Path(args.ground_truth).expanduser()}
+    check_report_dir(args.out, inputs)
     config = EvaluationConfig(
         generated_dir=args.generated,
         ground_truth_dir=args.ground_truth,
@@ -108,8 +113,6 @@ def run(args: argparse.Namespace) -> int:
         pose_backend=args.pose_backend,
         progress=os.environ.get("TQDM_DISABLE") != "1",
     )
-    # Before any network is loaded or video decoded: a report folder that cannot be written fails now.
-    check_report_dir(args.out, {"--generated": config.generated_dir, "--ground-truth": config.ground_truth_dir})
     result = evaluate(config)
     written = write_report(result, args.out, worst=args.worst)
     data = result.data
