@@ -153,6 +153,7 @@ def _models_help() -> str:
 
 
 IO, GEN, MEM, POSE = "inputs and outputs", "generation", "memory and speed", "pose extraction (with --driving-video)"
+JOBS = "many jobs (--jobs)"
 
 _DECLARED = [
     # inputs and outputs
@@ -393,6 +394,24 @@ _DECLARED = [
         negate=True,
         aliases=("--no-cache",),
     ),
+    # many jobs
+    Option(
+        "jobs",
+        "--jobs",
+        Path,
+        "run every job of this .jsonl file (one JSON object of animate options a line; the flags given here are "
+        "every line's defaults), sharded over the processes of `accelerate launch`; finished jobs are skipped",
+        JOBS,
+        metavar="FILE",
+    ),
+    Option(
+        "jobs_summary",
+        "--jobs-summary",
+        Path,
+        "where --jobs writes its JSON summary (default: the jobs file with .summary.json)",
+        JOBS,
+        metavar="PATH",
+    ),
 ]
 OPTIONS: dict[str, Option] = {option.name: option for option in _DECLARED}
 
@@ -436,12 +455,17 @@ def _help(option: Option) -> str:
 
 
 def add_arguments(
-    parser: argparse.ArgumentParser, cls: type, extra_aliases: dict[str, Sequence[str]] | None = None
+    parser: argparse.ArgumentParser,
+    cls: type,
+    extra_aliases: dict[str, Sequence[str]] | None = None,
+    enforce_required: bool = True,
 ) -> None:
     """Add a flag for every option field of `cls`, in declaration order, grouped as declared.
 
     Values are parsed and checked by the options object, not by argparse (whose errors are a usage dump), and
     flags the user did not give are left out of the namespace so that the dataclass defaults apply.
+    `enforce_required=False` leaves required flags to the options object ("--image is required", one line), for a
+    command where another flag can supply them (`animate --jobs`).
     """
     groups: dict[str, Any] = {}
     exclusive: dict[str, Any] = {}
@@ -451,7 +475,9 @@ def add_arguments(
         if option.exclusive:
             target = exclusive.get(option.exclusive)
             if target is None:
-                required = any(o.required for _, o in options_of(cls) if o.exclusive == option.exclusive)
+                required = enforce_required and any(
+                    o.required for _, o in options_of(cls) if o.exclusive == option.exclusive
+                )
                 target = exclusive.setdefault(option.exclusive, group.add_mutually_exclusive_group(required=required))
         elif option.shortcuts:
             target = group.add_mutually_exclusive_group()
@@ -463,7 +489,7 @@ def add_arguments(
             target.add_argument(*flags, action="store_false" if option.negate else "store_true", **common)
         else:
             metavar = option.metavar or ("{" + ",".join(option.choices) + "}" if option.choices else None)
-            required = option.required and not option.exclusive
+            required = enforce_required and option.required and not option.exclusive
             target.add_argument(*flags, required=required, metavar=metavar or name.upper(), **common)
         for flag, value, text in option.shortcuts:
             target.add_argument(
@@ -578,6 +604,24 @@ class AnimateOptions(PoseStageOptions):
         if self.num_videos == 1:
             return [out]
         return [out.with_name(f"{out.stem}_{i}{out.suffix}") for i in range(self.num_videos)]
+
+
+@dataclass(frozen=True, kw_only=True)
+class JobsOptions(JobOptions):
+    """`dynamictrl animate --jobs FILE`: many animations from a JSON-lines file (`jobs.batch.run_jobs`).
+
+    The animate flags given beside `--jobs` are not here: they are every line's defaults, read by the batch.
+    """
+
+    jobs: Path = use("jobs", required=True)
+    jobs_summary: Path | None = use("jobs_summary")
+
+    def check(self) -> None:
+        _suffix(self, "jobs", (".jsonl",))
+        if self.jobs_summary is None:  # frozen: the derived default is set once, here
+            jobs = Path(self.jobs)
+            object.__setattr__(self, "jobs_summary", jobs.with_name(f"{jobs.stem}.summary.json"))
+        _suffix(self, "jobs_summary", (".json",))
 
 
 @dataclass(frozen=True, kw_only=True)

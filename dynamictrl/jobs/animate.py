@@ -228,6 +228,19 @@ class LoadedModel:
     guidance_schedule: Any = None  # the `acceleration.GuidanceSchedule` to pass to the pipeline, None: plain
 
 
+# The options `load_configured_pipeline` reads: runs that agree on all of them can share one `LoadedModel`
+# (steps and guidance too: the --speed preset's cache and guidance schedule are resolved from them).
+LOAD_FIELDS = (
+    "model", "base", "lora", "lora_scale", "device", "dtype", "offload", "vae_tiling", "vae_slicing", "speed",
+    "steps", "guidance", "cache", "cache_threshold", "attention_backend", "cpu_threads", "quiet",
+)  # fmt: skip
+
+
+def load_key(options: AnimateOptions) -> tuple:
+    """What a loaded pipeline depends on: two runs with the same key can reuse one `LoadedModel`."""
+    return tuple(str(v) if isinstance(v, Path) else v for v in (getattr(options, f) for f in LOAD_FIELDS))
+
+
 def load_configured_pipeline(options: AnimateOptions, resolved: Any = None) -> LoadedModel:
     """Load the pipeline and apply the device, dtype, offload, VAE, cache and attention options."""
     import torch
@@ -391,6 +404,9 @@ def sidecar(
             "device": str(model.info.device),
             "dtype": str(model.info.dtype).replace("torch.", ""),
             "cpu_threads": _torch_threads(),
+            # which of `accelerate launch`'s processes wrote this (`animate --jobs`); 0 of 1 for a plain run
+            "process_index": int(os.environ.get("RANK", "0")),
+            "num_processes": int(os.environ.get("WORLD_SIZE", "1")),
             "speed": model.speed.to_json() if model.speed is not None else None,
             "timings": {k: round(v, 3) for k, v in timings.items()},
         },
