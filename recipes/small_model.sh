@@ -20,11 +20,11 @@ if [ -f ../shared/fixtures/media/motion1.mp4 ]; then
     --motion-video ../shared/fixtures/media/motion1.mp4
 fi
 
-# 2. VAE (person-weighted, 400 steps of 2 clips of 17 frames).
+# 2. VAE (person-weighted, 2000 steps of 2 windows of 9 frames; one thread: see docs/small_model.md, "Step times").
 if [ ! -f "$RUN/vae/vae/config.json" ]; then
   # shellcheck disable=SC2046
-  dt train-vae configs/train/small_vae.yaml --data-root "$RUN/data/train" --output-dir "$RUN/vae" \
-    --max-steps 400 --checkpoint-every 50 $(resume "$RUN/vae")
+  OMP_NUM_THREADS=${VAE_THREADS:-1} dt train-vae configs/train/small_vae.yaml --data-root "$RUN/data/train" \
+    --output-dir "$RUN/vae" --eval-every 1000 $(resume "$RUN/vae")
 fi
 
 # 3. The initial pipeline folder: trained VAE, tokenizer trained on the captions, frozen random T5, random
