@@ -20,7 +20,7 @@ def pipe(tiny_models):
     return load_pipeline(str(tiny_models.dynamictrl))[0]
 
 
-def _generate(pipe, steps: int = 6) -> np.ndarray:
+def _generate(pipe, steps: int = 6, schedule=None) -> np.ndarray:
     pose = np.random.default_rng(0).integers(0, 256, (9, H, W, 3), dtype=np.uint8)
     return pipe(
         np.full((H, W, 3), 128, np.uint8),
@@ -32,6 +32,7 @@ def _generate(pipe, steps: int = 6) -> np.ndarray:
         num_inference_steps=steps,
         generator=torch.Generator().manual_seed(0),
         output_type="np",
+        guidance_schedule=schedule,
     ).frames
 
 
@@ -121,26 +122,10 @@ def _generate_with(pipe, speed: acceleration.ResolvedSpeed, guidance: float = 6.
     schedule = acceleration.apply_speed(pipe, speed, guidance)
     try:
         with acceleration.BlockCounter(pipe.transformer) as counter:
-            frames = _generate_steps(pipe, speed.steps, schedule)
+            frames = _generate(pipe, speed.steps, schedule)
     finally:
         pipe.transformer.disable_cache() if speed.cache != "none" else None
     return frames, counter.rows
-
-
-def _generate_steps(pipe, steps: int, schedule=None) -> np.ndarray:
-    pose = np.random.default_rng(0).integers(0, 256, (9, H, W, 3), dtype=np.uint8)
-    return pipe(
-        np.full((H, W, 3), 128, np.uint8),
-        pose,
-        prompt="a man waving",
-        height=H,
-        width=W,
-        num_frames=9,
-        num_inference_steps=steps,
-        generator=torch.Generator().manual_seed(0),
-        output_type="np",
-        guidance_schedule=schedule,
-    ).frames
 
 
 def test_exact_preset_is_bit_identical_to_no_preset(pipe, uncached):
@@ -156,7 +141,7 @@ def test_presets_cut_block_evaluations_by_their_design(pipe, preset, full_passes
     cond-only steps 13-24 in their own cache context (again 0,1,2,4,7,10 of it) at 1 row: 18 rows (2.78x)."""
     steps = PUBLISHED.steps
     with acceleration.BlockCounter(pipe.transformer) as plain:
-        _generate_steps(pipe, steps)
+        _generate(pipe, steps)
     frames, rows = _generate_with(pipe, acceleration.resolve_speed(preset, steps))
     assert len(rows[0]) == full_passes and np.isfinite(frames).all()
     ratio = sum(map(sum, plain.rows)) / sum(map(sum, rows))
@@ -168,7 +153,7 @@ def test_guidance_schedule_skips_exactly_the_steps_it_lists(pipe, uncached):
     schedule = acceleration.GuidanceSchedule(full_fraction=0.5, every=2)
     assert schedule.unconditional_steps(6) == [0, 1, 2, 3, 5]
     with acceleration.BlockCounter(pipe.transformer) as counter:
-        frames = _generate_steps(pipe, 6, schedule)
+        frames = _generate(pipe, 6, schedule)
     assert counter.rows[0] == [2, 2, 2, 2, 1, 2]  # step 4 ran the conditional rows only
     assert np.isfinite(frames).all() and not np.array_equal(frames, uncached)
 

@@ -7,25 +7,12 @@ import json
 import numpy as np
 import pytest
 import torch
-from diffusers import AutoencoderKLCogVideoX, CogVideoXDPMScheduler
 from PIL import Image
 from safetensors.torch import load_file
 
-from dynamictrl import DynamiCtrlPipeline, DynamiCtrlTransformer
 from dynamictrl.errors import InputError
 
 H, W = 48, 80
-
-
-@pytest.fixture(scope="module")
-def pipe(reference_tiny):
-    return DynamiCtrlPipeline(
-        tokenizer=None,
-        text_encoder=None,
-        vae=AutoencoderKLCogVideoX.from_pretrained(reference_tiny / "vae").eval(),
-        transformer=DynamiCtrlTransformer.from_pretrained(reference_tiny / "transformer").eval(),
-        scheduler=CogVideoXDPMScheduler.from_pretrained(reference_tiny / "scheduler"),
-    )
 
 
 @pytest.fixture(scope="module")

@@ -6,9 +6,7 @@ from types import SimpleNamespace
 
 import pytest
 import torch
-from diffusers import AutoencoderKLCogVideoX, CogVideoXDPMScheduler
 
-from dynamictrl import DynamiCtrlPipeline, DynamiCtrlTransformer
 from dynamictrl.errors import InputError
 from dynamictrl.jobs.animate import check_model_fits
 from dynamictrl.options import AnimateOptions
@@ -16,17 +14,6 @@ from dynamictrl.pipelines import windowing
 from dynamictrl.pipelines.pipeline_dynamictrl import DenoiseInputs
 
 H, W = 48, 80
-
-
-@pytest.fixture(scope="module")
-def pipe(reference_tiny):
-    return DynamiCtrlPipeline(
-        tokenizer=None,
-        text_encoder=None,
-        vae=AutoencoderKLCogVideoX.from_pretrained(reference_tiny / "vae").eval(),
-        transformer=DynamiCtrlTransformer.from_pretrained(reference_tiny / "transformer").eval(),
-        scheduler=CogVideoXDPMScheduler.from_pretrained(reference_tiny / "scheduler"),
-    )
 
 
 @pytest.fixture(scope="module")

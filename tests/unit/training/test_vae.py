@@ -94,7 +94,8 @@ def test_the_shipped_config_loads():
 
     shipped = Path(__file__).resolve().parents[3] / "configs" / "train" / "small_vae.yaml"
     c = load_vae_config(shipped, {"data_root": "data/synth", "output_dir": "runs/vae"})
-    assert (c.frames, c.height, c.width, c.block_out_channels) == (17, 64, 64, (32, 64, 64))
+    assert (c.frames, c.height, c.width, c.block_out_channels) == (9, 64, 64, (16, 32, 32))
+    assert (c.learning_rate, c.mse_weight, c.max_steps) == (2e-3, 1.0, 2000)
     assert c.manifest == "manifest_masked.jsonl" and c.batch_size == 2
 
 
