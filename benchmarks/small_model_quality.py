@@ -255,7 +255,7 @@ def generate_videos(
     import PIL.Image
     import torch
 
-    from dynamictrl.jobs.animate import generate, image_latent_scale
+    from dynamictrl.jobs.animate import generate, generation_kwargs, to_uint8
 
     if batch == 1:
         return np.stack(
@@ -271,18 +271,11 @@ def generate_videos(
             image=[PIL.Image.fromarray(r) for r in references[part]],
             control_video=list(poses[part]),
             prompt=list(prompts[part]),
-            negative_prompt=options.negative_prompt,
-            height=options.height,
-            width=options.width,
-            num_frames=options.num_frames,
-            num_inference_steps=options.steps,
-            guidance_scale=options.guidance,
             num_videos_per_prompt=1,
             generator=[torch.Generator().manual_seed(s) for s in seeds[part]],
-            output_type="np",
-            image_latent_scale=image_latent_scale(options, model),
+            **generation_kwargs(options, model),
         ).frames
-        out.append((np.clip(frames, 0.0, 1.0) * 255.0).round().astype(np.uint8))
+        out.append(to_uint8(frames))
     return np.concatenate(out)
 
 
@@ -302,6 +295,8 @@ def vae_reconstruction(pipe: Any, videos: npt.NDArray[np.uint8], batch: int) -> 
     """Baseline (c): encode (posterior mode) → the pipeline's `decode_latents` → its postprocessing, as uint8."""
     import torch
 
+    from dynamictrl.jobs.animate import to_uint8
+
     scaling = float(pipe.vae.config.scaling_factor)
     latents = _encode_means(pipe, videos, batch) * scaling
     out = []
@@ -309,7 +304,7 @@ def vae_reconstruction(pipe: Any, videos: npt.NDArray[np.uint8], batch: int) -> 
         with torch.no_grad():
             decoded = pipe.decode_latents(latents[start : start + batch])[:, :, : videos.shape[1]]
         frames = pipe.video_processor.postprocess_video(video=decoded, output_type="np")
-        out.append((np.clip(frames, 0.0, 1.0) * 255.0).round().astype(np.uint8))
+        out.append(to_uint8(frames))
     return np.concatenate(out)
 
 

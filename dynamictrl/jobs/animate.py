@@ -331,6 +331,29 @@ def image_latent_scale(options: AnimateOptions, model: LoadedModel) -> float:
     return model.pipeline.image_latent_scale(override)
 
 
+def generation_kwargs(options: AnimateOptions, model: LoadedModel) -> dict[str, Any]:
+    """The pipeline arguments every generation of `options` shares (everything but image, pose, prompt, seed)."""
+    return {
+        "negative_prompt": options.negative_prompt,
+        "height": options.height,
+        "width": options.width,
+        "num_frames": options.num_frames,
+        "num_inference_steps": options.steps,
+        "guidance_scale": options.guidance,
+        "output_type": "np",
+        "image_latent_scale": image_latent_scale(options, model),
+        "guidance_schedule": model.guidance_schedule,
+        "window_frames": options.window,
+        "overlap_frames": options.overlap,
+        "long_video": options.long_video,
+    }
+
+
+def to_uint8(frames: npt.NDArray[np.floating]) -> npt.NDArray[np.uint8]:
+    """The pipeline's `np` output in [0, 1] → uint8 videos."""
+    return (np.clip(frames, 0.0, 1.0) * 255.0).round().astype(np.uint8)
+
+
 def generate(
     model: LoadedModel, options: AnimateOptions, reference: npt.NDArray[np.uint8], pose: npt.NDArray[np.uint8]
 ) -> npt.NDArray[np.uint8]:
@@ -342,22 +365,11 @@ def generate(
         image=reference,
         control_video=pose,
         prompt=options.prompt,
-        negative_prompt=options.negative_prompt,
-        height=options.height,
-        width=options.width,
-        num_frames=options.num_frames,
-        num_inference_steps=options.steps,
-        guidance_scale=options.guidance,
         num_videos_per_prompt=options.num_videos,
         generator=generator,
-        output_type="np",
-        image_latent_scale=image_latent_scale(options, model),
-        guidance_schedule=model.guidance_schedule,
-        window_frames=options.window,
-        overlap_frames=options.overlap,
-        long_video=options.long_video,
+        **generation_kwargs(options, model),
     ).frames
-    return (np.clip(frames, 0.0, 1.0) * 255.0).round().astype(np.uint8)
+    return to_uint8(frames)
 
 
 def _torch_threads() -> int:
