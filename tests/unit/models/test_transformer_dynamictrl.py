@@ -92,6 +92,71 @@ def test_control_chain_runs_once_per_step_for_both_guidance_branches(reference_m
     assert batches == [1] * model.config.num_layers
 
 
+def test_each_padaln_step_runs_inside_its_own_block_forward(reference_model, inputs, monkeypatch):
+    """What block-level group offloading relies on: hooks on a block's forward (where diffusers onloads the block's
+    weights) must cover the block's `control_norm1`, so its PadaLN step has to run while that block's forward does."""
+    model, _ = reference_model
+    blocks = list(model.transformer_blocks)
+    owner = {id(block.control_norm1): i for i, block in enumerate(blocks)}
+    running: list[int] = []  # indices of the blocks whose forward is executing, innermost last
+    steps: list[tuple[int, int | None]] = []  # (block owning the PadaLN, block running when it stepped)
+    original = td.PoseAdaptiveLayerNorm.step
+
+    def spy(self, control, temb):
+        steps.append((owner[id(self)], running[-1] if running else None))
+        return original(self, control, temb)
+
+    def enter(i):
+        return lambda module, args: running.append(i)
+
+    def leave(i):
+        return lambda module, args, output: running.remove(i)
+
+    monkeypatch.setattr(td.PoseAdaptiveLayerNorm, "step", spy)
+    handles = [b.register_forward_pre_hook(enter(i)) for i, b in enumerate(blocks)]
+    handles += [b.register_forward_hook(leave(i)) for i, b in enumerate(blocks)]
+    try:
+        out = _forward(model, inputs)
+    finally:
+        for handle in handles:
+            handle.remove()
+    assert steps == [(i, i) for i in range(len(blocks))]
+    assert torch.isfinite(out).all() and running == []
+
+
+def test_block_takes_precomputed_pose_tokens_or_advances_the_chain(reference_model, inputs):
+    """The `pose_chain` holder and the older `pose_hidden_states=` keyword give the same block output."""
+    model, _ = reference_model
+    block = model.transformer_blocks[0]
+    generator = torch.Generator().manual_seed(0)
+    dim = block.norm1.norm.normalized_shape[0]
+    hidden = torch.randn(2, 6, dim, generator=generator)
+    text = torch.randn(2, 3, dim, generator=generator)
+    temb = torch.randn(2, block.control_norm1.linear.in_features, generator=generator)
+    control = torch.randn(1, 6, dim, generator=generator)
+    with torch.no_grad():
+        pose_tokens, next_control = block.control_norm1.step(control, temb[:1])
+        by_keyword = block(hidden, text, temb, pose_hidden_states=pose_tokens)
+        chain = td.PoseChain(control=control, emb=temb[:1])
+        by_chain = block(hidden, text, temb, pose_chain=chain)
+    assert isinstance(by_chain, tuple) and len(by_chain) == 2
+    assert all(torch.equal(a, b) for a, b in zip(by_keyword, by_chain, strict=True))
+    assert torch.equal(chain.control, next_control)
+    with pytest.raises(InputError, match="pose_chain or pose_hidden_states"):
+        block(hidden, text, temb, pose_hidden_states=pose_tokens, pose_chain=chain)
+
+
+def test_block_level_group_offloading_keeps_the_output(reference_tiny, inputs):
+    """diffusers' block-level group offloading (CPU to CPU here: the hooks and groups, not the transfer)."""
+    model = DynamiCtrlTransformer.from_pretrained(reference_tiny / "transformer").eval()
+    base = _forward(model, inputs)
+    cpu = torch.device("cpu")
+    model.enable_group_offload(
+        onload_device=cpu, offload_device=cpu, offload_type="block_level", num_blocks_per_group=1
+    )
+    assert torch.equal(base, _forward(model, inputs))
+
+
 def test_plain_cogvideox_checkpoint_is_refused(tiny_models):
     with pytest.raises(CheckpointError, match="control_norm1"):
         DynamiCtrlTransformer.from_pretrained(tiny_models.base / "transformer")
