@@ -20,43 +20,17 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import platform
 import sys
-import threading
 import time
 from pathlib import Path
 from typing import Any
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from peak_rss import PeakRSS  # noqa: E402
+
 RESULTS = Path(__file__).resolve().parent / "results" / "speed_presets.json"
 HELD_OUT_SEED = 1000  # the world seed of the held-out set (benchmarks/small_model_quality.py)
-
-
-class _PeakRSS:
-    """Peak RSS in bytes above the RSS at `__enter__`, sampled by a thread (CPU runs)."""
-
-    def __init__(self, interval_s: float = 0.002) -> None:
-        self.interval_s, self.peak, self._stop = interval_s, 0, threading.Event()
-        self._page = os.sysconf("SC_PAGE_SIZE")
-
-    def _rss(self) -> int:
-        with open("/proc/self/statm") as f:
-            return int(f.read().split()[1]) * self._page
-
-    def _watch(self) -> None:
-        while not self._stop.is_set():
-            self.peak = max(self.peak, self._rss() - self.start)
-            time.sleep(self.interval_s)
-
-    def __enter__(self) -> _PeakRSS:
-        self.start = self._rss()
-        self._thread = threading.Thread(target=self._watch, daemon=True)
-        self._thread.start()
-        return self
-
-    def __exit__(self, *_: Any) -> None:
-        self._stop.set()
-        self._thread.join()
 
 
 def _samples(count: int, frames: int, height: int, width: int) -> list[Any]:
@@ -128,7 +102,7 @@ def main() -> int:
             schedule = acceleration.apply_speed(pipe, resolved[name], args.guidance)
             if device.type == "cuda":
                 torch.cuda.reset_peak_memory_stats(device)
-            with acceleration.BlockCounter(pipe.transformer) as counter, _PeakRSS() as rss:
+            with acceleration.BlockCounter(pipe.transformer) as counter, PeakRSS() as rss:
                 start = time.perf_counter()
                 outputs[name].append(run(sample, i, schedule))
                 seconds[name] += time.perf_counter() - start

@@ -33,6 +33,7 @@ from .models.geometry import (
     nearest_valid_frames,
 )
 from .pipelines.acceleration import CACHE_METHODS, OFFLOAD_MODES, SPEED_NAMES, SPEED_PRESETS
+from .pipelines.memory import MEMORY_NAMES, MEMORY_PRESETS
 from .pose.align import ALIGN_MODES, PEOPLE_MODES
 from .pose.driving import ON_SHORT
 from .pose.extract import BACKENDS
@@ -305,6 +306,18 @@ _DECLARED = [
         default="none",
         choices=OFFLOAD_MODES,
     ),
+    Option(
+        "memory",
+        "--memory",
+        str,
+        "memory preset: "
+        + "; ".join(f"{p.name}: {p.description}" for p in MEMORY_PRESETS.values())
+        + "; auto: the first of 80gb..12gb the memory model predicts to fit (parts a device cannot use are skipped, "
+        "with one line)",
+        MEM,
+        default="none",
+        choices=MEMORY_NAMES,
+    ),
     Option("vae_tiling", "--no-vae-tiling", bool, "decode in one piece", MEM, default=True, negate=True),
     Option("vae_slicing", "--no-vae-slicing", bool, "decode the batch at once", MEM, default=True, negate=True),
     Option(
@@ -568,6 +581,7 @@ class AnimateOptions(PoseStageOptions):
     offload: str = use("offload")
     vae_tiling: bool = use("vae_tiling")
     vae_slicing: bool = use("vae_slicing")
+    memory: str = use("memory")
     speed: str = use("speed")
     cache: str | None = use("cache")  # None: the --speed preset's cache
     cache_threshold: float | None = use("cache_threshold")

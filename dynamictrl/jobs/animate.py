@@ -225,6 +225,7 @@ class LoadedModel:
     pipeline: Any
     info: Any
     speed: Any = None  # the `acceleration.ResolvedSpeed` of --speed / --cache (its cache is on the transformer)
+    memory: Any = None  # the `memory.AppliedMemory` of --memory (with the memory model's estimate)
     guidance_schedule: Any = None  # the `acceleration.GuidanceSchedule` to pass to the pipeline, None: plain
 
 
@@ -232,13 +233,15 @@ class LoadedModel:
 # (steps and guidance too: the --speed preset's cache and guidance schedule are resolved from them).
 LOAD_FIELDS = (
     "model", "base", "lora", "lora_scale", "device", "dtype", "offload", "vae_tiling", "vae_slicing", "speed",
-    "steps", "guidance", "cache", "cache_threshold", "attention_backend", "cpu_threads", "quiet",
+    "steps", "guidance", "cache", "cache_threshold", "attention_backend", "cpu_threads", "quiet", "memory",
 )  # fmt: skip
+AUTO_MEMORY_FIELDS = ("height", "width", "num_frames", "window", "overlap")  # what `--memory auto` plans for
 
 
 def load_key(options: AnimateOptions) -> tuple:
     """What a loaded pipeline depends on: two runs with the same key can reuse one `LoadedModel`."""
-    return tuple(str(v) if isinstance(v, Path) else v for v in (getattr(options, f) for f in LOAD_FIELDS))
+    fields = LOAD_FIELDS + (AUTO_MEMORY_FIELDS if options.memory == "auto" else ())
+    return tuple(str(v) if isinstance(v, Path) else v for v in (getattr(options, f) for f in fields))
 
 
 def load_configured_pipeline(options: AnimateOptions, resolved: Any = None) -> LoadedModel:
@@ -246,7 +249,7 @@ def load_configured_pipeline(options: AnimateOptions, resolved: Any = None) -> L
     import torch
 
     from ..io.devices import resolve_device, resolve_dtype
-    from ..pipelines import acceleration
+    from ..pipelines import acceleration, memory
     from ..pipelines.loading import load_lora, load_pipeline
 
     device = resolve_device(options.device)
@@ -254,8 +257,11 @@ def load_configured_pipeline(options: AnimateOptions, resolved: Any = None) -> L
     pipe, info = load_pipeline(options.model, options.base, torch_dtype=dtype, resolved=resolved)
     if options.lora is not None:
         load_lora(pipe, info, options.lora, options.lora_scale)
-    acceleration.place(pipe, device, options.offload)
-    acceleration.configure_vae(pipe, options.vae_tiling, options.vae_slicing)
+    plan = plan_memory(options, pipe, device, dtype)
+    memory.apply_memory(pipe, plan, device, dtype)
+    acceleration.place(pipe, device, options.offload, keep_on_cpu=memory.kept_on_cpu(plan))
+    tiling = options.vae_tiling if plan.vae_tiling is None else plan.vae_tiling
+    acceleration.configure_vae(pipe, tiling, options.vae_slicing)
     speed = acceleration.resolve_speed(options.speed, options.steps, options.cache, options.cache_threshold)
     guidance_schedule = acceleration.apply_speed(pipe, speed, options.guidance)
     acceleration.set_attention_backend(pipe, options.attention_backend)
@@ -266,7 +272,26 @@ def load_configured_pipeline(options: AnimateOptions, resolved: Any = None) -> L
         torch.set_num_threads(options.cpu_threads or min(4, os.cpu_count() or 1))
     if device.type == "cpu" and dtype != torch.float32:
         logger.warning("%s on the CPU is slow; --dtype float32 is faster there", dtype)
-    return LoadedModel(pipe, info, speed, guidance_schedule)
+    return LoadedModel(pipe, info, speed=speed, guidance_schedule=guidance_schedule, memory=plan)
+
+
+def plan_memory(options: AnimateOptions, pipe: Any, device: Any, dtype: Any) -> Any:
+    """`--memory` on this device: the memory model's estimate of every preset for this job (from the loaded
+    pipeline), `auto` resolved, and which parts apply (`pipelines.memory.plan_memory`)."""
+    from ..pipelines import memory
+
+    sizes = memory.ModelSizes.from_modules(pipe.transformer, pipe.vae, pipe.text_encoder)
+    job = dict(
+        height=options.height,
+        width=options.width,
+        frames=options.num_frames,
+        window=options.window if options.windowed else None,
+        guidance=options.guidance > 1.0,
+        dtype_bytes=dtype.itemsize,
+        vae_tiling=options.vae_tiling,
+        device_type=device.type,
+    )
+    return memory.plan_memory(options.memory, memory.estimates_for(sizes, **job), device)
 
 
 def animate(options: AnimateOptions, model: LoadedModel | None = None) -> AnimateResult:
@@ -361,13 +386,22 @@ def generate(
     import torch
 
     generator = torch.Generator().manual_seed(options.seed)  # CPU generator: the same noise on every device
+    kwargs = generation_kwargs(options, model)
+    text: dict[str, Any] = {"prompt": options.prompt}
+    if model.memory is not None and model.memory.free_text_encoder:  # T5 visits the GPU for this prompt only
+        from ..pipelines.memory import encode_prompts
+
+        embeds, negative = encode_prompts(
+            model.pipeline, model.info.device, options.prompt, kwargs.pop("negative_prompt"), options.guidance
+        )
+        text = {"prompt_embeds": embeds, "negative_prompt_embeds": negative}
     frames = model.pipeline(
         image=reference,
         control_video=pose,
-        prompt=options.prompt,
         num_videos_per_prompt=options.num_videos,
         generator=generator,
-        **generation_kwargs(options, model),
+        **text,
+        **kwargs,
     ).frames
     return to_uint8(frames)
 
@@ -420,6 +454,7 @@ def sidecar(
             "process_index": int(os.environ.get("RANK", "0")),
             "num_processes": int(os.environ.get("WORLD_SIZE", "1")),
             "speed": model.speed.to_json() if model.speed is not None else None,
+            "memory": model.memory.to_json() if model.memory is not None else None,
             "timings": {k: round(v, 3) for k, v in timings.items()},
         },
         "pose_warnings": result.warnings,

@@ -72,6 +72,51 @@ SMALL_TRANSFORMER_CONFIG: dict[str, Any] = dict(
     patch_bias=False,
 )
 
+# The released sizes (CogVideoX1.5-5B-I2V's config.json files; docs/architecture.md): for the memory model and the
+# GPU benchmark, which build them with random weights (nothing is downloaded).
+RELEASED_TRANSFORMER_CONFIG: dict[str, Any] = dict(
+    num_attention_heads=48,
+    attention_head_dim=64,
+    in_channels=32,
+    out_channels=16,
+    time_embed_dim=512,
+    ofs_embed_dim=512,
+    text_embed_dim=4096,
+    num_layers=42,
+    patch_size=2,
+    patch_size_t=2,
+    patch_bias=False,
+    sample_height=300,
+    sample_width=300,
+    sample_frames=81,
+    max_text_seq_length=226,
+    use_rotary_positional_embeddings=True,
+    use_learned_positional_embeddings=False,
+)
+RELEASED_VAE_CONFIG: dict[str, Any] = dict(
+    down_block_types=("CogVideoXDownBlock3D",) * 4,
+    up_block_types=("CogVideoXUpBlock3D",) * 4,
+    block_out_channels=(128, 256, 256, 512),
+    latent_channels=16,
+    layers_per_block=3,
+    norm_num_groups=32,
+    temporal_compression_ratio=4,
+    sample_height=480,
+    sample_width=720,
+    scaling_factor=0.7,
+    invert_scale_latents=True,
+)
+RELEASED_TEXT_ENCODER_CONFIG: dict[str, Any] = dict(  # T5 v1.1 XXL, encoder only
+    vocab_size=32128,
+    d_model=4096,
+    d_kv=64,
+    d_ff=10240,
+    num_layers=24,
+    num_heads=64,
+    feed_forward_proj="gated-gelu",
+    is_encoder_decoder=False,
+)
+
 TRANSFORMER_SIZES: dict[str, dict[str, Any]] = {"small": SMALL_TRANSFORMER_CONFIG}
 VAE_SIZES: dict[str, dict[str, Any]] = {"small": SMALL_VAE_CONFIG}
 
@@ -82,6 +127,9 @@ def spatial_compression(vae_config: dict[str, Any]) -> int:
 
 
 __all__ = [
+    "RELEASED_TEXT_ENCODER_CONFIG",
+    "RELEASED_TRANSFORMER_CONFIG",
+    "RELEASED_VAE_CONFIG",
     "SMALL_TEXT_DIM",
     "SMALL_TEXT_ENCODER_CONFIG",
     "SMALL_TEXT_LENGTH",

@@ -30,18 +30,25 @@ TAYLORSEER_INTERVAL = 2  # `--cache taylorseer`: a full transformer pass every 2
 TAYLORSEER_WARMUP = 3  # full passes before the first prediction (diffusers' default `disable_cache_before_step`)
 
 
-def place(pipe, device: torch.device, offload: str = "none") -> None:
+def place(pipe, device: torch.device, offload: str = "none", keep_on_cpu: tuple[str, ...] = ()) -> None:
     """Move the pipeline to `device`, or set up CPU offload (`model`: whole models, `sequential`: layer by layer).
 
     Model offload keeps one of T5 / transformer / VAE on the GPU at a time (about 12 GB peak for 5B in bf16);
-    sequential offload needs the least memory but is several times slower.
+    sequential offload needs the least memory but is several times slower. `keep_on_cpu`: components a memory
+    preset handles itself (`pipelines.memory.kept_on_cpu`), left where they are.
     """
     if offload not in OFFLOAD_MODES:
         raise InputError(f"unknown offload mode {offload!r}; choose one of {', '.join(OFFLOAD_MODES)}")
+    if offload != "none" and keep_on_cpu:
+        raise InputError(f"--offload {offload} and a --memory preset that offloads cannot be combined; give one")
     if offload == "none" or device.type == "cpu":
         if offload != "none":
             logger.info("CPU offload has no effect when running on the CPU; ignoring --offload %s", offload)
-        pipe.to(device)
+        if not keep_on_cpu:
+            pipe.to(device)
+        for name, component in pipe.components.items():
+            if keep_on_cpu and name not in keep_on_cpu and hasattr(component, "to"):
+                component.to(device)
     elif offload == "model":
         pipe.enable_model_cpu_offload(device=device)
     else:

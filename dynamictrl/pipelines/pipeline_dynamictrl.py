@@ -144,6 +144,15 @@ class DynamiCtrlPipeline(CogVideoXImageToVideoPipeline):
         super().__init__(
             tokenizer=tokenizer, text_encoder=text_encoder, vae=vae, transformer=transformer, scheduler=scheduler
         )
+        # Where to run when the weights do not say: set by the memory presets that keep weights on the CPU
+        # (`pipelines.memory.apply_memory`: group offload, T5 between prompts). None: diffusers' rule.
+        self.execution_device: torch.device | None = None
+
+    @property
+    def _execution_device(self) -> torch.device:
+        if getattr(self, "execution_device", None) is not None:
+            return self.execution_device
+        return super()._execution_device
 
     # ---------------------------------------------------------------------------------------------- checks
     @property

@@ -208,3 +208,26 @@ def test_lora_changes_the_output_and_scale_zero_gives_the_base_model(inputs, tin
 def test_missing_lora_is_refused_before_loading(inputs, tiny_models, tmp_path, capsys):
     code = main([*_animate_args(inputs, tiny_models.dynamictrl, tmp_path / "o.mp4"), "--lora", str(tmp_path)])
     assert code == 1 and "no pytorch_lora_weights.safetensors there" in capsys.readouterr().err
+
+
+def test_memory_preset_on_the_cpu_applies_what_it_can_and_records_it(inputs, tiny_models, tmp_path, caplog):
+    """`--memory 12gb` on the CPU: float8 weight storage and tiling apply, the GPU-only parts are skipped with one
+    line, and the sidecar holds the plan and the memory model's estimate."""
+    out = tmp_path / "small.mp4"
+    with caplog.at_level("INFO", logger="dynamictrl.pipelines.memory"):
+        assert main(_animate_args(inputs, tiny_models.dynamictrl, out, "--memory", "12gb")) == 0
+    lines = [
+        r.getMessage()
+        for r in caplog.records
+        if "does not apply" in r.getMessage() or "do not apply" in r.getMessage()
+    ]
+    assert lines == ["--memory 12gb: free_text_encoder and group_offload need a CUDA GPU and do not apply on cpu"]
+    plan = json.loads(out.with_suffix(".json").read_text())["runtime"]["memory"]
+    assert plan["preset"] == plan["requested"] == "12gb"
+    assert plan["applied"] == ["fp8_transformer", "vae_tiling"] and plan["skipped"] == [
+        "free_text_encoder",
+        "group_offload",
+    ]
+    assert plan["estimate"]["predicted_peak_gib"] > 0 and plan["estimate"]["peak_stage"] in ("encode", "decode")
+    frames, _ = read_video(out)
+    assert frames.shape == (9, H, W, 3) and frames.std() > 0
