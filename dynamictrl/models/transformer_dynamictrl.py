@@ -13,13 +13,11 @@ https://github.com/gulucaptain/DynamiCtrl):
 What differs from the published module (same numbers; `tests/unit/models/test_transformer_dynamictrl.py` checks
 them against outputs of the published code):
 
-- the control chain depends only on the pose latent and the timestep, so it runs at the pose batch size, not the
-  batch of the video tokens. Under classifier-free guidance the pipeline passes the pose once for both branches and
-  the chain runs at half the batch. Each block advances the chain inside its own `forward` (the model hands it a
-  `PoseChain` holder), so hooks on a block's forward cover its PadaLN too: block-level group offloading onloads
-  the PadaLN weights with the rest of the block;
+- the control chain depends only on the pose latent and the timestep, so it runs in the model's block loop at the
+  pose batch size, not inside the blocks. Under classifier-free guidance the pipeline passes the pose once for both
+  branches and the chain runs at half the batch;
 - each block returns the stock `(hidden_states, encoder_hidden_states)` pair and is registered with diffusers'
-  `TransformerBlockRegistry`, so First-Block Cache, Pyramid Attention Broadcast, FasterCache and TaylorSeer apply;
+  `TransformerBlockRegistry`, so First-Block Cache, Pyramid Attention Broadcast and FasterCache apply;
 - attention goes through `diffusers.models.attention_dispatch.dispatch_attention_fn`, so
   `set_attention_backend(...)` (flash, sage, flex...) takes effect; stock `CogVideoXAttnProcessor2_0` ignores it.
 
@@ -32,7 +30,6 @@ from __future__ import annotations
 import functools
 import logging
 import os
-from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -93,19 +90,6 @@ class PoseAdaptiveLayerNorm(nn.Module):
         """
         pose_tokens, gate = self(control, temb)
         return pose_tokens, pose_tokens + gate * pose_tokens
-
-
-@dataclass
-class PoseChain:
-    """The control chain between blocks: a mutable holder each `DynamiCtrlBlock.forward` advances by one link.
-
-    `control [B_pose, N_video, D]`: the control stream `c_i` entering the next block to run; that block replaces it
-    with `c_{i+1}`. `emb [B_pose, T]`: the time (+ ofs) embedding of the pose batch, the same for every block.
-    `B_pose` divides the batch of the video tokens (the guidance branches share one pose).
-    """
-
-    control: torch.Tensor
-    emb: torch.Tensor
 
 
 def _add_pose(hidden_states: torch.Tensor, pose_tokens: torch.Tensor) -> torch.Tensor:
@@ -193,9 +177,8 @@ class DynamiCtrlAttnProcessor:
 class DynamiCtrlBlock(CogVideoXBlock):
     """A stock CogVideoX block plus `control_norm1`; pose tokens enter through the attention input.
 
-    `forward` advances the control chain itself (`pose_chain`: its PadaLN step runs inside the block's forward, so
-    diffusers' block-level hooks, group offloading included, cover `control_norm1`) and returns the stock
-    `(hidden_states, encoder_hidden_states)` pair, so diffusers' block hooks apply.
+    `forward` takes the already modulated pose tokens `ĉ_i` of this block (computed by the model's control chain)
+    and returns the stock `(hidden_states, encoder_hidden_states)` pair, so diffusers' block hooks apply.
     """
 
     def __init__(
@@ -242,56 +225,10 @@ class DynamiCtrlBlock(CogVideoXBlock):
         image_rotary_emb: tuple[torch.Tensor, torch.Tensor] | None = None,
         attention_kwargs: dict[str, Any] | None = None,
         pose_hidden_states: torch.Tensor | None = None,
-        pose_chain: PoseChain | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """The stock CogVideoX block with pose tokens added to the video tokens at the attention input.
-
-        `hidden_states [B, N_video, D]`, `encoder_hidden_states [B, N_text, D]`, `temb [B, T]`. The pose comes
-        one of two ways (or not at all):
-
-        - `pose_chain`: this block's link of the control chain. `control_norm1.step(pose_chain.control,
-          pose_chain.emb)` gives this block's pose tokens `ĉ_i [B_pose, N_video, D]`, and `pose_chain.control` is
-          replaced by the stream for the next block, `c_{i+1}`;
-        - `pose_hidden_states [B_pose, N_video, D]`: pose tokens already computed by the caller (the chain is then
-          the caller's business).
-
-        `B_pose` divides `B`. Returns `(hidden_states, encoder_hidden_states)`, as stock.
-        """
-        if pose_chain is not None:
-            if pose_hidden_states is not None:
-                raise InputError("pass either pose_chain or pose_hidden_states to a DynamiCtrlBlock, not both")
-            pose_hidden_states, pose_chain.control = self.control_norm1.step(pose_chain.control, pose_chain.emb)
         if pose_hidden_states is not None:
             attention_kwargs = {**(attention_kwargs or {}), "pose_hidden_states": pose_hidden_states}
         return super().forward(hidden_states, encoder_hidden_states, temb, image_rotary_emb, attention_kwargs)
-
-
-def _block_with_pose_chain(
-    block: DynamiCtrlBlock,
-    hidden_states: torch.Tensor,
-    encoder_hidden_states: torch.Tensor,
-    temb: torch.Tensor,
-    image_rotary_emb: tuple[torch.Tensor, torch.Tensor] | None,
-    attention_kwargs: dict[str, Any] | None,
-    control: torch.Tensor | None,
-    control_emb: torch.Tensor | None,
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
-    """`block(...)` with a fresh `PoseChain` of `(control, control_emb)`; returns its outputs and the next control.
-
-    A function of its tensor arguments only, which gradient checkpointing needs: the recomputation in backward
-    reruns it with the same arguments, while a holder shared across blocks would by then hold a later block's
-    stream. `control [B_pose, N_video, D]` or None (no pose); the next control has the same shape.
-    """
-    chain = None if control is None else PoseChain(control, control_emb)
-    hidden_states, encoder_hidden_states = block(
-        hidden_states=hidden_states,
-        encoder_hidden_states=encoder_hidden_states,
-        temb=temb,
-        image_rotary_emb=image_rotary_emb,
-        attention_kwargs=attention_kwargs,
-        pose_chain=chain,
-    )
-    return hidden_states, encoder_hidden_states, None if chain is None else chain.control
 
 
 TransformerBlockRegistry.register(
@@ -465,7 +402,7 @@ class DynamiCtrlTransformer(CogVideoXTransformer3DModel):
         encoder_hidden_states, hidden_states = tokens[:, :text_seq_length], tokens[:, text_seq_length:]
 
         # 3. Control tokens and the time embedding of the pose batch.
-        chain = None
+        control = control_emb = None
         if control_hidden_states is not None:
             if control_hidden_states.shape[0] == 0 or batch_size % control_hidden_states.shape[0]:
                 raise InputError(
@@ -481,25 +418,23 @@ class DynamiCtrlTransformer(CogVideoXTransformer3DModel):
             if pose_batch != batch_size and not self._shared_pose_rows(timestep, batch_size, pose_batch):
                 control = control.repeat(batch_size // pose_batch, 1, 1)
                 pose_batch = batch_size
-            chain = PoseChain(control=control, emb=emb[:pose_batch])
+            control_emb = emb[:pose_batch]
 
-        # 4. Blocks; each advances the control chain (at the pose batch size) inside its own forward.
+        # 4. Blocks; the control chain advances alongside at the pose batch size.
         checkpointing = torch.is_grad_enabled() and self.gradient_checkpointing
         for block in self.transformer_blocks:
+            pose_tokens = None
+            if control is not None:
+                if checkpointing:
+                    pose_tokens, control = self._gradient_checkpointing_func(
+                        block.control_norm1.step, control, control_emb
+                    )
+                else:
+                    pose_tokens, control = block.control_norm1.step(control, control_emb)
             if checkpointing:
-                # The checkpointed call gets the chain's tensors, not the shared holder (see `_block_with_pose_chain`).
-                hidden_states, encoder_hidden_states, next_control = self._gradient_checkpointing_func(
-                    functools.partial(_block_with_pose_chain, block),
-                    hidden_states,
-                    encoder_hidden_states,
-                    emb,
-                    image_rotary_emb,
-                    attention_kwargs,
-                    None if chain is None else chain.control,
-                    None if chain is None else chain.emb,
+                hidden_states, encoder_hidden_states = self._gradient_checkpointing_func(
+                    block, hidden_states, encoder_hidden_states, emb, image_rotary_emb, attention_kwargs, pose_tokens
                 )
-                if chain is not None:
-                    chain.control = next_control
             else:
                 hidden_states, encoder_hidden_states = block(
                     hidden_states=hidden_states,
@@ -507,7 +442,7 @@ class DynamiCtrlTransformer(CogVideoXTransformer3DModel):
                     temb=emb,
                     image_rotary_emb=image_rotary_emb,
                     attention_kwargs=attention_kwargs,
-                    pose_chain=chain,
+                    pose_hidden_states=pose_tokens,
                 )
 
         # 5. Output head and unpatchify, as stock (the published code normalises [text; video] jointly, which is the

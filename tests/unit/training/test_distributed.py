@@ -78,7 +78,7 @@ def test_shipped_accelerate_configs_parse_into_the_intended_plugins(name):
             plugin = FullyShardedDataParallelPlugin()
             assert plugin.state_dict_type.name == "SHARDED_STATE_DICT"
             assert plugin.reshard_after_forward is True
-            # PoseAdaptiveLayerNorm is its own unit, nested in its block's (control_norm1 runs in the block's forward).
+            # PoseAdaptiveLayerNorm is its own unit: the model calls each block's control_norm1 before the block.
             assert plugin.transformer_cls_names_to_wrap == ["DynamiCtrlBlock", "PoseAdaptiveLayerNorm"]
             import dynamictrl.models.transformer_dynamictrl as module
 
