@@ -8,8 +8,8 @@ A preset is a set of diffusers mechanisms, each applied only where it can work; 
 | `80gb` | encodes, then leaves the GPU | run dtype | resident | whole frames |
 | `40gb` | encodes, then leaves the GPU | run dtype | resident | tiled |
 | `24gb` | encodes, then leaves the GPU | float8 storage (`enable_layerwise_casting`) | resident | tiled |
-| `16gb` | encodes, then leaves the GPU | run dtype | block-level group offload, CUDA streams | tiled |
-| `12gb` | encodes, then leaves the GPU | float8 storage | block-level group offload, CUDA streams | tiled |
+| `16gb` | encodes, then leaves the GPU | run dtype | leaf-level group offload, CUDA streams | tiled |
+| `12gb` | encodes, then leaves the GPU | float8 storage | leaf-level group offload, CUDA streams | tiled |
 
 `auto` predicts the peak of every preset with `estimate_peak` and takes the first (from `80gb` down) that fits in
 90% of the device's free memory (the CPU: available RAM). The estimate, and what was applied or skipped, go to the
@@ -75,7 +75,7 @@ class MemoryPreset:
     budget_gib: float | None  # the memory it is designed for (None: no design target)
     free_text_encoder: bool = False  # T5 encodes the prompt on the accelerator, then goes back to the CPU
     fp8_transformer: bool = False  # transformer weights stored in float8_e4m3fn, computed in the run dtype
-    group_offload: bool = False  # transformer blocks stream from the CPU one group at a time (block level)
+    group_offload: bool = False  # transformer layers stream from the CPU (diffusers' leaf-level group offload)
     vae_tiling: bool | None = None  # None: the --no-vae-tiling flag decides
     description: str = ""
 
@@ -87,7 +87,9 @@ MEMORY_PRESETS: dict[str, MemoryPreset] = {
         MemoryPreset("80gb", 80, True, vae_tiling=False, description="T5 leaves the GPU after encoding"),
         MemoryPreset("40gb", 40, True, vae_tiling=True, description="80gb + tiled VAE decode"),
         MemoryPreset("24gb", 24, True, True, vae_tiling=True, description="40gb + float8 transformer weights"),
-        MemoryPreset("16gb", 16, True, False, True, vae_tiling=True, description="40gb + block-level group offload"),
+        MemoryPreset(
+            "16gb", 16, True, False, True, vae_tiling=True, description="40gb + transformer group offload (leaf level)"
+        ),
         MemoryPreset("12gb", 12, True, True, True, vae_tiling=True, description="16gb + float8 transformer weights"),
     )
 }
@@ -233,7 +235,8 @@ def estimate_peak(
     transformer = sizes.transformer_params * per_param_tf
     if chosen.group_offload and on_gpu:
         transformer = (sizes.transformer_params - sizes.transformer_block_params * sizes.num_layers) * dtype_bytes
-        transformer += 2 * sizes.transformer_block_params * per_param_tf  # the running group and the prefetched one
+        # leaf level keeps the running layer and the prefetched one: counted as two blocks, on the safe side
+        transformer += 2 * sizes.transformer_block_params * per_param_tf
     if chosen.fp8_transformer:  # one layer at a time is up-cast: the largest, a feed-forward projection (~1/3 block)
         transformer += sizes.transformer_block_params * dtype_bytes // 3
     text = 0 if (chosen.free_text_encoder and on_gpu) else sizes.text_encoder_params * dtype_bytes
@@ -372,8 +375,10 @@ def kept_on_cpu(plan: AppliedMemory) -> tuple[str, ...]:
 
 def apply_memory(pipe, plan: AppliedMemory, device: torch.device, dtype: torch.dtype) -> None:
     """Set up `pipe` (loaded, still on the CPU) as `plan` says, before it is placed on `device`: float8 weight
-    storage, block-level group offload with CUDA streams; T5 stays on the CPU between prompts (`encode_prompts`
-    brings it over). Place the rest with `acceleration.place(..., keep_on_cpu=kept_on_cpu(plan))`."""
+    storage, leaf-level group offload with CUDA streams (block level would leave each block's PadaLN on the CPU:
+    the model runs `control_norm1` before the block's forward, outside its hook; `benchmarks/gpu_5b.py`); T5 stays
+    on the CPU between prompts (`encode_prompts` brings it over). Place the rest with
+    `acceleration.place(..., keep_on_cpu=kept_on_cpu(plan))`."""
     import torch
 
     if "fp8_transformer" in plan.applied:
@@ -382,8 +387,7 @@ def apply_memory(pipe, plan: AppliedMemory, device: torch.device, dtype: torch.d
         pipe.transformer.enable_group_offload(
             onload_device=device,
             offload_device=torch.device("cpu"),
-            offload_type="block_level",
-            num_blocks_per_group=1,
+            offload_type="leaf_level",  # block level would miss control_norm1, which runs before its block's forward
             use_stream=True,
         )
     if kept_on_cpu(plan):
