@@ -23,7 +23,7 @@ COMMANDS = [
 ]  # fmt: skip
 
 EPILOG = """examples:
-  dynamictrl demo                                      animate the bundled example with a tiny random model
+  dynamictrl demo                                      animate the bundled example with the bundled small model
   dynamictrl download dynamictrl                       fetch the DynamiCtrl weights into the hub cache
   dynamictrl animate --image me.jpg --pose-video pose.mp4 --prompt "..." --out result.mp4
   dynamictrl <command> --help                          options of one command
