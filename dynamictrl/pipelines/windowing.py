@@ -29,8 +29,8 @@ before the next: every segment is again `[reference slot | video latents]`, its 
 the previous segment's last ones, held to them at every step by re-noising the clean latents to the current
 timestep with the same initial noise (inpainting by replacement), and only its new frames are kept.
 
-Quality (seams, drift over long clips) is not measured yet: a benchmark with the small trained model is still to
-come (docs/architecture.md).
+Quality against ground truth (seams, drift over long clips): `benchmarks/bench_long_video.py`, numbers in the
+README ("Long videos").
 """
 
 from __future__ import annotations

@@ -1,0 +1,197 @@
+"""Long videos with ground truth: seams and drift of `--long-video windows|chain` against naive chaining.
+
+Held-out samples of the synthetic world (seed 1000, never trained on) of `--frames` frames (default 81: four
+times the 21-frame clips the small model trained on, plus the reference frame) give a ground-truth frame for every
+generated one. The reference is frame 0 of the ground truth, the pose its pose render, the prompt its caption. Three
+strategies, same model, seed and steps:
+
+- `windows`: overlapping windows of `--window` frames fused at every step (`pipelines/windowing.py`);
+- `chain`: segments one after another, each holding its overlap to the previous one;
+- `naive`: independent `--window`-frame clips, each conditioned on the reference only (its pose frame 0 is the
+  reference's own pose), concatenated: no overlap, nothing shared but the reference. The baseline.
+
+Per strategy, over all samples:
+- **seam ratio**: the mean absolute frame-to-frame difference (pixels in [0, 1]) at the strategy's borders (the
+  edges of every window overlap; the first new frame of every chained segment; the first frame of every naive
+  segment) divided by the same inside (every other transition of frames 1..F-1). The ground truth's own ratio at
+  the same borders is given beside it (the motion itself may be faster there). Issue 11: ≤ 1.5.
+- **drift**: PSNR to the ground truth per frame quarter of frames 1..F-1; last quarter minus first. Issue 11: within
+  1 dB.
+
+    python benchmarks/bench_long_video.py                 # the bundled small model, 3 samples, about 3 minutes
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+RESULTS = Path(__file__).resolve().parent / "results" / "long_video.json"
+HELD_OUT_SEED = 1000
+SEAM_LIMIT, DRIFT_LIMIT_DB = 1.5, 1.0
+
+
+def _pixel_start(latent: int) -> int:
+    """The first pixel frame of long-latent frame `latent` (≥ 1): latent j covers pixel frames 4(j−1)+1 .. 4j."""
+    return 4 * (latent - 1) + 1
+
+
+def borders(strategy: str, frames: int, window: int, overlap: int) -> list[int]:
+    """Pixel frames p whose transition from p − 1 crosses a border of `strategy`."""
+    from dynamictrl.pipelines.windowing import plan_for_frames
+
+    if strategy == "naive":
+        return list(range(window, frames, window - 1))
+    plan = plan_for_frames(frames, window, overlap)
+    out: set[int] = set()
+    for k in range(1, plan.num_windows):
+        end_of_overlap = _pixel_start(plan.starts[k - 1] + plan.video_latents)  # the first frame after the overlap
+        out.add(end_of_overlap)
+        if strategy == "windows":
+            out.add(_pixel_start(plan.starts[k]))  # where the overlap begins
+    return sorted(p for p in out if 1 < p < frames)
+
+
+def seam_ratio(video: np.ndarray, border_frames: list[int]) -> float:
+    """Mean |frame_p − frame_{p−1}| at the borders over the mean of the other transitions (frames 1..F-1)."""
+    diffs = np.abs(np.diff(video.astype(np.float64) / 255.0, axis=0)).mean(axis=(1, 2, 3))  # diffs[p-1]: p-1 → p
+    at = np.array([diffs[p - 1] for p in border_frames])
+    inside = np.array([diffs[p - 1] for p in range(2, len(video)) if p not in border_frames])
+    return float(at.mean() / inside.mean())
+
+
+def psnr_quarters(video: np.ndarray, truth: np.ndarray) -> list[float]:
+    """PSNR (dB) to the ground truth over each quarter of frames 1..F-1."""
+    err = ((video.astype(np.float64) - truth.astype(np.float64)) / 255.0) ** 2
+    per_frame = err.mean(axis=(1, 2, 3))[1:]
+    return [float(10 * np.log10(1.0 / q.mean())) for q in np.array_split(per_frame, 4)]
+
+
+def generate(pipe: Any, info: Any, sample: Any, strategy: str, args: argparse.Namespace) -> np.ndarray:
+    """uint8 `[F, H, W, 3]` of `strategy` for one sample (seed `args.seed`)."""
+    import torch
+
+    common = dict(
+        image=sample.frames[0],
+        prompt=sample.caption,
+        height=sample.frames.shape[1],
+        width=sample.frames.shape[2],
+        num_inference_steps=args.steps,
+        guidance_scale=args.guidance,
+        output_type="np",
+        image_latent_scale=pipe.image_latent_scale(info.settings.image_latent_scale),
+    )
+    if strategy != "naive":
+        video = pipe(
+            control_video=sample.pose,
+            num_frames=len(sample.pose),
+            window_frames=args.window,
+            overlap_frames=args.overlap,
+            long_video=strategy,
+            generator=torch.Generator().manual_seed(args.seed),
+            **common,
+        ).frames[0]
+    else:
+        clips: list[np.ndarray] = []
+        step = args.window - 1
+        for start in range(1, len(sample.pose), step):
+            pose = np.concatenate([sample.pose[:1], sample.pose[start : start + step]])
+            clip = pipe(
+                control_video=pose,
+                num_frames=len(pose),
+                generator=torch.Generator().manual_seed(args.seed),
+                **common,
+            ).frames[0]
+            clips.append(clip if not clips else clip[1:])  # later segments drop their copy of the reference frame
+        video = np.concatenate(clips)
+    return (np.clip(video, 0.0, 1.0) * 255.0).round().astype(np.uint8)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", default=None, help="pipeline folder (default: the bundled small model)")
+    parser.add_argument("--samples", type=int, default=3)
+    parser.add_argument("--frames", type=int, default=81, help="4k+1 and 1 + a multiple of window − 1 (81)")
+    parser.add_argument("--window", type=int, default=21, help="window frames, 4k+1 (the small model's clip: 21)")
+    parser.add_argument("--overlap", type=int, default=8, help="overlap frames, a multiple of 4")
+    parser.add_argument("--steps", type=int, default=25)
+    parser.add_argument("--guidance", type=float, default=3.0)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    args = parser.parse_args()
+    if (args.frames - 1) % (args.window - 1):
+        parser.error("--frames must be 1 + a multiple of --window − 1 (whole naive segments)")
+
+    import torch
+
+    from dynamictrl.io.atomic import write_json_atomic
+    from dynamictrl.jobs.demo import bundled_model
+    from dynamictrl.pipelines.loading import load_pipeline
+    from dynamictrl.synthetic.world import make_sample
+
+    torch.set_num_threads(args.threads)
+    model = args.model or str(bundled_model())
+    pipe, info = load_pipeline(model)
+    pipe.set_progress_bar_config(disable=True)
+    samples = [make_sample(HELD_OUT_SEED, i, frames=args.frames) for i in range(args.samples)]
+    strategies = ("windows", "chain", "naive")
+    results: dict[str, Any] = {}
+    started = time.perf_counter()
+    for strategy in strategies:
+        where = borders(strategy, args.frames, args.window, args.overlap)
+        rows = []
+        for sample in samples:
+            t0 = time.perf_counter()
+            video = generate(pipe, info, sample, strategy, args)
+            rows.append(
+                {
+                    "seam_ratio": seam_ratio(video, where),
+                    "truth_seam_ratio": seam_ratio(sample.frames, where),
+                    "psnr_quarters": psnr_quarters(video, sample.frames),
+                    "seconds": time.perf_counter() - t0,
+                }
+            )
+        quarters = np.mean([r["psnr_quarters"] for r in rows], axis=0)
+        seam = float(np.mean([r["seam_ratio"] for r in rows]))
+        results[strategy] = {
+            "border_frames": where,
+            "seam_ratio": seam,
+            "truth_seam_ratio": float(np.mean([r["truth_seam_ratio"] for r in rows])),
+            "psnr_quarters_db": [float(q) for q in quarters],
+            "drift_db": float(quarters[-1] - quarters[0]),
+            "no_seams": seam <= SEAM_LIMIT,
+            "no_drift": abs(float(quarters[-1] - quarters[0])) <= DRIFT_LIMIT_DB,
+            "per_sample": rows,
+        }
+        print(
+            f"{strategy}: seam ratio {seam:.2f} (ground truth {results[strategy]['truth_seam_ratio']:.2f}), PSNR by "
+            f"quarter {', '.join(f'{q:.2f}' for q in quarters)} dB (drift {quarters[-1] - quarters[0]:+.2f})",
+            flush=True,
+        )
+    write_json_atomic(
+        args.out,
+        {
+            "benchmark": "long videos against ground truth: seams and drift (issue 11)",
+            "model": model,
+            "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
+            "held_out_seed": HELD_OUT_SEED,
+            "limits": {"seam_ratio": SEAM_LIMIT, "drift_db": DRIFT_LIMIT_DB},
+            "machine": {"platform": platform.platform(), "torch": torch.__version__, "threads": args.threads},
+            "seconds": time.perf_counter() - started,
+            "strategies": results,
+            "method": __doc__.split("\n\n", 1)[1],
+        },
+    )
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
