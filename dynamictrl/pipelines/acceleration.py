@@ -46,9 +46,10 @@ def place(pipe, device: torch.device, offload: str = "none", keep_on_cpu: tuple[
             logger.info("CPU offload has no effect when running on the CPU; ignoring --offload %s", offload)
         if not keep_on_cpu:
             pipe.to(device)
-        for name, component in pipe.components.items():
-            if keep_on_cpu and name not in keep_on_cpu and hasattr(component, "to"):
-                component.to(device)
+        else:  # the models only: tokenizer and scheduler have no device
+            for name, component in pipe.components.items():
+                if name not in keep_on_cpu and hasattr(component, "parameters"):
+                    component.to(device)
     elif offload == "model":
         pipe.enable_model_cpu_offload(device=device)
     else:

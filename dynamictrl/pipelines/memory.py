@@ -71,8 +71,7 @@ AUTO_HEADROOM = 0.9  # `auto` plans for 90% of the free memory
 class MemoryPreset:
     """A named `--memory` choice: which memory mechanisms to use (each applies only where it can)."""
 
-    name: str
-    budget_gib: float | None  # the memory it is designed for (None: no design target)
+    name: str  # the device memory it is designed for, e.g. "24gb"
     free_text_encoder: bool = False  # T5 encodes the prompt on the accelerator, then goes back to the CPU
     fp8_transformer: bool = False  # transformer weights stored in float8_e4m3fn, computed in the run dtype
     group_offload: bool = False  # transformer layers stream from the CPU (diffusers' leaf-level group offload)
@@ -83,16 +82,23 @@ class MemoryPreset:
 MEMORY_PRESETS: dict[str, MemoryPreset] = {
     p.name: p
     for p in (
-        MemoryPreset("none", None, description="no memory preset: every component resident, the flags decide"),
-        MemoryPreset("80gb", 80, True, vae_tiling=False, description="T5 leaves the GPU after encoding"),
-        MemoryPreset("40gb", 40, True, vae_tiling=True, description="80gb + tiled VAE decode"),
-        MemoryPreset("24gb", 24, True, True, vae_tiling=True, description="40gb + float8 transformer weights"),
+        MemoryPreset("none", description="no memory preset: every component resident, the flags decide"),
+        MemoryPreset("80gb", free_text_encoder=True, vae_tiling=False, description="T5 on the GPU only to encode"),
+        MemoryPreset("40gb", free_text_encoder=True, vae_tiling=True, description="80gb + tiled VAE decode"),
         MemoryPreset(
-            "16gb", 16, True, False, True, vae_tiling=True, description="40gb + transformer group offload (leaf level)"
+            "24gb", free_text_encoder=True, fp8_transformer=True, vae_tiling=True,
+            description="40gb + float8 transformer weights",
         ),
-        MemoryPreset("12gb", 12, True, True, True, vae_tiling=True, description="16gb + float8 transformer weights"),
+        MemoryPreset(
+            "16gb", free_text_encoder=True, group_offload=True, vae_tiling=True,
+            description="40gb + transformer group offload (leaf level)",
+        ),
+        MemoryPreset(
+            "12gb", free_text_encoder=True, fp8_transformer=True, group_offload=True, vae_tiling=True,
+            description="16gb + float8 transformer weights",
+        ),
     )
-}
+}  # fmt: skip
 AUTO = "auto"
 MEMORY_NAMES = (*MEMORY_PRESETS, AUTO)
 AUTO_ORDER = ("80gb", "40gb", "24gb", "16gb", "12gb")
@@ -325,15 +331,10 @@ class AppliedMemory:
         return data
 
 
-def check_memory_name(name: str) -> str:
-    if name not in MEMORY_NAMES:
-        raise InputError(f"--memory must be one of {', '.join(MEMORY_NAMES)}, got {name!r}")
-    return name
-
-
 def plan_memory(requested: str, estimates: dict[str, MemoryEstimate], device: torch.device) -> AppliedMemory:
     """Resolve `auto` and decide, per mechanism, whether it applies on `device` (each skip is one logged line)."""
-    check_memory_name(requested)
+    if requested not in MEMORY_NAMES:
+        raise InputError(f"--memory must be one of {', '.join(MEMORY_NAMES)}, got {requested!r}")
     name = choose_preset(estimates, free_memory(device)) if requested == AUTO else requested
     if requested == AUTO:
         logger.info("--memory auto chose %s (predicted peak %.2f GiB)", name, estimates[name].peak / GIB)
