@@ -14,6 +14,10 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TQDM_DISABLE", "1")
 # Caches (pose results, the demo model) go to a throw-away folder, never the user's ~/.cache.
 os.environ.setdefault("DYNAMICTRL_CACHE_DIR", tempfile.mkdtemp(prefix="dynamictrl-test-cache-"))
+# Under pytest-xdist (`./dev test` runs one worker per core) each worker and the processes it starts use one thread,
+# so workers do not fight over the cores. Set before torch is imported.
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = Path(os.environ.get("DYNAMICTRL_FIXTURES", ROOT.parent / "shared" / "fixtures"))
