@@ -124,6 +124,11 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
     parser.add_argument("--pose-fidelity", action="store_true", help="also re-extract poses (slow, see docstring)")
+    parser.add_argument(
+        "--empty-prompt",
+        action="store_true",
+        help="every prompt empty, for a model trained without text (benchmarks/ablations.py); no background test",
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     return parser.parse_args(argv)
 
@@ -567,6 +572,7 @@ def latent_check(model: Any, clips: list[Clip], options: Any, timesteps: list[in
                     encoder_hidden_states=embeds,
                     timestep=steps,
                     control_hidden_states=pose,
+                    pose_control_function=model.info.settings.pose_control_function,
                     ofs=ofs,
                     image_rotary_emb=rope,
                     return_dict=False,
@@ -926,6 +932,8 @@ def main(argv: list[str] | None = None) -> int:
 
     counts = {"heldout": args.clips, "real_motion": args.real_clips}
     clips = {name: load_clips(args.data / name, counts[name]) for name in SETS}
+    if args.empty_prompt:  # a model trained without text: every generation and the latent check get ""
+        clips = {name: [replace(c, caption="") for c in set_clips] for name, set_clips in clips.items()}
     shapes = {c.frames.shape for name in SETS for c in clips[name]}
     if len(shapes) != 1:
         raise SystemExit(f"the clips of {args.data} differ in size ({sorted(shapes)}); write both sets alike")
@@ -938,7 +946,7 @@ def main(argv: list[str] | None = None) -> int:
         # video in twos or threes. Slicing (animate's default) decodes one at a time, so batches decode unsliced.
         model.pipeline.vae.disable_slicing()
 
-    bg_clips = clips["heldout"][: args.bg_clips]
+    bg_clips = [] if args.empty_prompt else clips["heldout"][: args.bg_clips]
     planned = sum(2 * len(args.seeds) * len(c) for c in clips.values())
     planned += sum(1 + len(background_colours(c, args.bg_colours)) for c in bg_clips if background_colours(c, 1))
     progress = tqdm(total=planned, unit="video", desc="small model quality", disable=args.quiet)
@@ -1030,7 +1038,9 @@ def main(argv: list[str] | None = None) -> int:
             "batch": args.batch,
             "vae_slicing": args.batch == 1,
             "threads": args.threads,
-            "bg_clips": args.bg_clips,
+            "empty_prompt": args.empty_prompt,
+            "pose_control_function": model.info.settings.pose_control_function,
+            "bg_clips": len(bg_clips),
             "bg_colours": args.bg_colours,
             "latent_clips": args.latent_clips,
             "timesteps": args.timesteps,

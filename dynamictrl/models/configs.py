@@ -21,6 +21,11 @@ from __future__ import annotations
 
 from typing import Any
 
+# How the pose enters the transformer (`DynamiCtrlTransformer.forward(pose_control_function=...)`): "padaln", the
+# published method (released weights); "direct", the paper's ablation: the control tokens added once to the video
+# tokens after the patch embedding, no per-block PadaLN (its weights go unused; docs/small_model.md, Ablations).
+POSE_CONTROL_FUNCTIONS = ("padaln", "direct")
+
 SMALL_TEXT_LENGTH = 48  # tokens a prompt is padded to (the released model: 226); synthetic captions reach 33
 SMALL_TEXT_DIM = 64  # T5 d_model = the transformer's text_embed_dim
 SMALL_VOCAB_SIZE = 512  # SentencePiece target size (the trainer stops lower when the captions have fewer pieces)

@@ -50,11 +50,11 @@ from torch import nn
 
 from ..errors import CheckpointError, InputError
 from .checkpoint import checkpoint_parameter_names
+from .configs import POSE_CONTROL_FUNCTIONS
 
 logger = logging.getLogger(__name__)
 
 CONTROL_KEY_MARKER = ".control_norm1."
-POSE_CONTROL_FUNCTIONS = ("padaln",)
 
 
 class PoseAdaptiveLayerNorm(nn.Module):
@@ -377,13 +377,15 @@ class DynamiCtrlTransformer(CogVideoXTransformer3DModel):
         """Predict v for `hidden_states [B, F, 32, H, W]` (noisy latent ‖ image latent), like the published code.
 
         `control_hidden_states [B_pose, F, 16, H, W]` with `B % B_pose == 0`; `None` runs without pose injection
-        (the PadaLN branch contributes nothing). `pose_control_function` exists for call compatibility: only
-        "padaln" ran in the published code (its other variants crash or are ignored).
+        (the PadaLN branch contributes nothing). `pose_control_function`: "padaln" (the published method, the one
+        with released weights) or "direct" (the paper's ablation: the control tokens `c_0` added to the video tokens
+        once, before the blocks; for models trained that way, `pose_control_function: direct` in training).
         """
         if pose_control_function not in POSE_CONTROL_FUNCTIONS:
             raise InputError(
-                f"pose_control_function={pose_control_function!r} is not supported; only 'padaln' has released "
-                "weights (the published code's other variants do not run)"
+                f"pose_control_function={pose_control_function!r} is not supported; choose one of "
+                f"{', '.join(POSE_CONTROL_FUNCTIONS)} ('padaln' has released weights; the published code's other "
+                "variants do not run)"
             )
         batch_size, num_frames, _, height, width = hidden_states.shape
         if not torch.is_tensor(timestep):
@@ -419,6 +421,9 @@ class DynamiCtrlTransformer(CogVideoXTransformer3DModel):
                 control = control.repeat(batch_size // pose_batch, 1, 1)
                 pose_batch = batch_size
             control_emb = emb[:pose_batch]
+            if pose_control_function == "direct":
+                hidden_states = hidden_states + control.repeat(batch_size // pose_batch, 1, 1)
+                control = control_emb = None
 
         # 4. Blocks; the control chain advances alongside at the pose batch size.
         checkpointing = torch.is_grad_enabled() and self.gradient_checkpointing

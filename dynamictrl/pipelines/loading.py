@@ -37,6 +37,7 @@ from ..io.hub import (
     model_names,
 )
 from ..models.checkpoint import WEIGHTS_INDEX_SUFFIX, safetensors_names
+from ..models.configs import POSE_CONTROL_FUNCTIONS
 
 if TYPE_CHECKING:
     import torch
@@ -91,6 +92,7 @@ class ModelSettings:
 
     image_latent_scale: float | None = None
     pose_render: dict[str, Any] | None = None  # drawing settings of the pose stage (a small model draws thicker)
+    pose_control_function: str = "padaln"  # how the pose enters the transformer ("direct": a trained ablation)
 
     @property
     def pose_style(self) -> PoseStyle:
@@ -106,7 +108,17 @@ class ModelSettings:
             return cls()
         data = _read_json(path, model)
         scale = data.get("image_latent_scale")
-        return cls(image_latent_scale=None if scale is None else float(scale), pose_render=data.get("pose_render"))
+        function = data.get("pose_control_function", "padaln")
+        if function not in POSE_CONTROL_FUNCTIONS:
+            raise CheckpointError(
+                f"{path}: pose_control_function {function!r} is not one of {', '.join(POSE_CONTROL_FUNCTIONS)}; "
+                "fix the file or re-download the model"
+            )
+        return cls(
+            image_latent_scale=None if scale is None else float(scale),
+            pose_render=data.get("pose_render"),
+            pose_control_function=function,
+        )
 
 
 @dataclass

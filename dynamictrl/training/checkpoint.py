@@ -149,6 +149,7 @@ def save_transformer(
     image_latent_scale: float,
     dtype: torch.dtype | None = None,
     state_dict: dict[str, torch.Tensor] | None = None,
+    pose_control_function: str = "padaln",
 ) -> Path:
     """A full `transformer/` folder in the released layout (+ `dynamictrl.json`), loadable by
     `DynamiCtrlTransformer.from_pretrained`. Written atomically.
@@ -182,7 +183,7 @@ def save_transformer(
         config = json.loads(config_path.read_text())
         config["_class_name"] = RELEASED_CLASS_NAME
         config_path.write_text(json.dumps(config, indent=2))
-        write_model_settings(tmp, image_latent_scale)
+        write_model_settings(tmp, image_latent_scale, pose_control_function)
     return folder
 
 
@@ -192,6 +193,7 @@ def save_lora(
     image_latent_scale: float,
     adapter: str = "default",
     state_dict: dict[str, torch.Tensor] | None = None,
+    pose_control_function: str = "padaln",
 ) -> Path:
     """`pytorch_lora_weights.safetensors` (diffusers format, `transformer.` keys, with the LoRA config as metadata)
     and `dynamictrl.json`; loads with `DynamiCtrlPipeline.load_lora_weights`. `state_dict`: the gathered weights
@@ -210,5 +212,5 @@ def save_lora(
         DynamiCtrlPipeline.save_lora_weights(
             tmp, transformer_lora_layers=layers, transformer_lora_adapter_metadata=metadata
         )
-        write_model_settings(tmp, image_latent_scale)
+        write_model_settings(tmp, image_latent_scale, pose_control_function)
     return folder

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import InputError
+from ..models.configs import POSE_CONTROL_FUNCTIONS
 
 VALIDATION_PATH_KEYS = ("validation_images", "validation_poses", "validation_videos")
 
@@ -121,6 +122,13 @@ class TrainConfig:
     image_dropout: float = field(default=0.05, metadata=_help("per-sample probability of a zero image latent"))
     caption_dropout: float = field(default=0.0, metadata=_help("per-sample probability of the empty prompt"))
     pose_dropout: float = field(default=0.0, metadata=_help("per-sample probability of a zero pose latent"))
+    pose_control_function: str = field(
+        default="padaln",
+        metadata=_help(
+            "how the pose enters: padaln (the published method) or direct (the paper's ablation: added once at the "
+            "input; the model must then be run with the same setting)"
+        ),
+    )
     image_latent_scale: float | None = field(
         default=None,
         metadata=_help("scale of the image latent (default: the VAE scaling_factor, 0.7, as published training)"),
@@ -220,6 +228,11 @@ class TrainConfig:
             from ..data.buckets import parse_buckets
 
             parse_buckets(self.buckets)  # 'manifest' is checked against the manifest (Trainer.check)
+        if self.pose_control_function not in POSE_CONTROL_FUNCTIONS:
+            raise InputError(
+                f"pose_control_function must be one of {', '.join(POSE_CONTROL_FUNCTIONS)}, got "
+                f"{self.pose_control_function!r}"
+            )
         for key in ("flip", "image_dropout", "caption_dropout", "pose_dropout"):
             value = getattr(self, key)
             if not 0.0 <= value <= 1.0:

@@ -88,13 +88,15 @@ def diffusion_loss(
     prompt_embeds: torch.Tensor,
     timesteps: torch.Tensor,
     noise: torch.Tensor,
+    pose_control_function: str = "padaln",
 ) -> torch.Tensor:
     """The training loss of one batch: v-prediction MSE (float32 scalar) of the DynamiCtrl transformer.
 
     All latents are `[B, F, 16, h, w]` already × their scales: `video_latents` is x0, `image_latents` is the
     scaled reference latent zero-padded to F frames, `control_latents` the pose latent; `prompt_embeds [B, L, D]`,
-    `timesteps [B]` (int), `noise` ε like x0. Builds RoPE and `ofs` as the pipeline does. The model runs in the
-    dtype of `prompt_embeds` (or under autocast); the target and the mean are float32.
+    `timesteps [B]` (int), `noise` ε like x0; `pose_control_function` as the transformer's forward. Builds RoPE
+    and `ofs` as the pipeline does. The model runs in the dtype of `prompt_embeds` (or under autocast); the target
+    and the mean are float32.
     """
     config = _unwrap(transformer).config
     dtype = prompt_embeds.dtype
@@ -111,6 +113,7 @@ def diffusion_loss(
         encoder_hidden_states=prompt_embeds,
         timestep=timesteps,
         control_hidden_states=control_latents.to(dtype),
+        pose_control_function=pose_control_function,
         ofs=ofs,
         image_rotary_emb=rope,
         return_dict=False,
@@ -289,8 +292,12 @@ def to_device(batch: dict[str, torch.Tensor], device: torch.device, dtype: torch
     return out
 
 
-def write_model_settings(folder: str | Path, image_latent_scale: float) -> None:
-    """`dynamictrl.json` beside the weights: inference reads its default image-latent scale from it."""
+def write_model_settings(folder: str | Path, image_latent_scale: float, pose_control_function: str = "padaln") -> None:
+    """`dynamictrl.json` beside the weights: inference reads its default image-latent scale from it, and how the
+    pose enters when it is not the published PadaLN (a `pose_control_function: direct` ablation)."""
     from ..io.atomic import write_json_atomic
 
-    write_json_atomic(Path(folder) / "dynamictrl.json", {"image_latent_scale": float(image_latent_scale)})
+    settings: dict[str, Any] = {"image_latent_scale": float(image_latent_scale)}
+    if pose_control_function != "padaln":
+        settings["pose_control_function"] = pose_control_function
+    write_json_atomic(Path(folder) / "dynamictrl.json", settings)

@@ -373,7 +373,12 @@ class Trainer:
         )
         batch = spec.to_device(batch, self.accelerator.device, self.model_dtype)
         with self.accelerator.accumulate(self.model):
-            loss = spec.diffusion_loss(self.model, self.components.scheduler, **batch)
+            loss = spec.diffusion_loss(
+                self.model,
+                self.components.scheduler,
+                pose_control_function=self.config.pose_control_function,
+                **batch,
+            )
             self.accelerator.backward(loss)
             if self.accelerator.sync_gradients and self.config.max_grad_norm > 0:
                 self.grad_norm = self.accelerator.clip_grad_norm_(self.params, self.config.max_grad_norm)
@@ -426,11 +431,24 @@ class Trainer:
             output = c.output_dir / "transformer"
             dtype = torch.bfloat16 if c.mixed_precision is MixedPrecision.BF16 else None
             if acc.is_main_process:
-                ckpt.save_transformer(model, output, self.image_latent_scale, dtype=dtype, state_dict=weights)
+                ckpt.save_transformer(
+                    model,
+                    output,
+                    self.image_latent_scale,
+                    dtype=dtype,
+                    state_dict=weights,
+                    pose_control_function=c.pose_control_function,
+                )
         else:
             output = c.output_dir / "lora"
             if acc.is_main_process:
-                ckpt.save_lora(model, output, self.image_latent_scale, state_dict=weights)
+                ckpt.save_lora(
+                    model,
+                    output,
+                    self.image_latent_scale,
+                    state_dict=weights,
+                    pose_control_function=c.pose_control_function,
+                )
         acc.wait_for_everyone()
         seconds = time.perf_counter() - self.started
         trainable = {n for n, p in model.named_parameters() if p.requires_grad}

@@ -171,6 +171,7 @@ class Validator:
                 guidance_scale=guidance,
                 generator=torch.Generator().manual_seed(c.seed + index),
                 image_latent_scale=self.image_latent_scale,
+                pose_control_function=c.pose_control_function,
                 output_type="np",
             ).frames[0]
         video = (np.clip(np.asarray(frames, np.float32), 0.0, 1.0) * 255.0).round().astype(np.uint8)

@@ -134,6 +134,31 @@ def test_runs_without_pose_and_rejects_unknown_variants(reference_model, inputs)
         _forward(model, inputs, pose_control_function="cross_attention")
 
 
+def test_direct_adding_adds_the_control_tokens_once_at_the_input(reference_model, inputs):
+    """The paper's ablation: `c_0` added to the video tokens after the patch embedding, the blocks run pose-free,
+    so the PadaLN weights play no part; the pose still changes the output."""
+    model, _ = reference_model
+    direct = _forward(model, inputs, pose_control_function="direct")
+    with torch.no_grad():
+        control = model.embed_control(inputs["control_hidden_states"])
+    text_length = inputs["encoder_hidden_states"].shape[1]
+
+    def add_control(module, args, output):
+        return torch.cat([output[:, :text_length], output[:, text_length:] + control], dim=1)
+
+    hook = model.patch_embed.register_forward_hook(add_control)
+    try:
+        expected = _forward(model, inputs, control_hidden_states=None)
+    finally:
+        hook.remove()
+    assert (direct - expected).abs().max().item() < 1e-5
+    assert (direct - _forward(model, inputs)).abs().max().item() > 1e-2  # not the PadaLN output
+    flipped = _forward(
+        model, inputs, control_hidden_states=inputs["control_hidden_states"].flip(1), pose_control_function="direct"
+    )
+    assert (direct - flipped).abs().max().item() > 1e-2
+
+
 def test_attention_goes_through_the_diffusers_dispatcher(reference_model, inputs, monkeypatch):
     model, _ = reference_model
     calls = []

@@ -109,6 +109,27 @@ def test_model_settings_file_gives_the_trained_image_latent_scale(tiny_models, t
     )
 
 
+def test_model_settings_file_says_how_the_pose_enters(tiny_models, tmp_path):
+    """A folder trained with `pose_control_function: direct` (the ablation) is run that way by every generation;
+    an unknown value is a one-line error naming the file."""
+    import shutil
+
+    from dynamictrl.jobs.animate import LoadedModel, generation_kwargs
+    from dynamictrl.options import AnimateOptions
+
+    folder = tmp_path / "direct"
+    shutil.copytree(tiny_models.dynamictrl, folder)
+    options = AnimateOptions(image="a.png", pose_video="p.mp4", prompt="x")
+    assert resolve_model(str(folder)).settings.pose_control_function == "padaln"
+    settings_file = folder / "transformer" / "dynamictrl.json"
+    settings_file.write_text(json.dumps({"pose_control_function": "direct"}))
+    pipe, info = load_pipeline(str(folder))
+    assert generation_kwargs(options, LoadedModel(pipe, info))["pose_control_function"] == "direct"
+    settings_file.write_text(json.dumps({"pose_control_function": "cross_attention"}))
+    with pytest.raises(CheckpointError, match="pose_control_function 'cross_attention' is not one of padaln, direct"):
+        resolve_model(str(folder)).settings
+
+
 def test_truncated_vae_weights_are_named_before_anything_loads(tiny_models, tmp_path):
     import shutil
 

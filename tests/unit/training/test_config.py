@@ -58,6 +58,7 @@ def test_yaml_paths_are_relative_to_the_file_and_flags_override(setup):
         ({"height": 40}, "height must be a positive multiple of 16"),
         ({"lr_scheduler": "warmup"}, "lr_scheduler: unknown value"),
         ({"image_dropout": 1.5}, "image_dropout is a probability"),
+        ({"pose_control_function": "cross_attention"}, "pose_control_function must be one of padaln, direct"),
         ({"mixed_precision": "fp8"}, "mixed_precision: unknown value"),
         ({"max_steps": "ten"}, "max_steps: 'ten' is not a valid int"),
         ({"zero_init_pose": True}, "zero_init_pose needs init: cogvideox"),

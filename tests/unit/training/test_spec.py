@@ -103,6 +103,21 @@ def test_loss_is_the_published_x0_space_loss(step):
     assert ours.item() == pytest.approx(tensors["step.loss"].item(), rel=1e-5)
 
 
+def test_direct_adding_trains_the_patch_embedding_and_no_padaln(step):
+    """`pose_control_function: direct` (the ablation): the pose still reaches the loss, through the patch embedding,
+    and the unused PadaLN weights get no gradient."""
+    from dynamictrl.training.spec import diffusion_loss
+
+    tensors, _ = step
+    transformer, scheduler = _models()
+    loss = diffusion_loss(transformer, scheduler, **_inputs(tensors), pose_control_function="direct")
+    loss.backward()
+    grads = {n: p.grad for n, p in transformer.named_parameters()}
+    assert all(g is None for n, g in grads.items() if ".control_norm1." in n)
+    assert grads["patch_embed.proj.weight"] is not None and grads["patch_embed.proj.weight"].abs().sum() > 0
+    assert loss.item() != pytest.approx(diffusion_loss(transformer, scheduler, **_inputs(tensors)).item(), rel=1e-4)
+
+
 def test_zero_init_pose_starts_from_the_base_model(tiny_models):
     """init cogvideox + zero_init_pose: with a pose the model predicts exactly what the stock CogVideoX predicts."""
     from diffusers import CogVideoXTransformer3DModel

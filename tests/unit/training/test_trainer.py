@@ -205,6 +205,25 @@ def _pipeline(model: Path):
     )
 
 
+def test_direct_adding_run_leaves_padaln_untouched_and_says_so_in_the_folder(toy, tmp_path):
+    """`pose_control_function: direct` (the ablation): the PadaLN weights get no update, the saved folder records
+    the setting, so inference runs the model the way it was trained."""
+    from dynamictrl.models.transformer_dynamictrl import DynamiCtrlTransformer
+    from dynamictrl.training import spec
+
+    config = _config(toy, tmp_path / "out", max_steps=2, batch_size=2, pose_control_function="direct")
+    before = {k: v for k, v in spec.load_components(toy[0]).transformer.state_dict().items()}
+    result = run(config)
+    assert json.loads((result.output / "dynamictrl.json").read_text()) == {
+        "image_latent_scale": 0.7,
+        "pose_control_function": "direct",
+    }
+    after = DynamiCtrlTransformer.from_pretrained(result.output).state_dict()
+    padaln = [k for k in after if ".control_norm1." in k]
+    assert padaln and all(torch.equal(after[k], before[k]) for k in padaln)
+    assert not torch.equal(after["patch_embed.proj.weight"], before["patch_embed.proj.weight"])
+
+
 def test_lora_round_trip_through_the_pipeline(toy, tmp_path):
     """A LoRA run saves only adapters (checkpoint and final file); the pipeline loads the file with
     `load_lora_weights`, its output changes, and adapter weight 0 gives the base output back."""
