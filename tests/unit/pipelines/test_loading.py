@@ -127,7 +127,7 @@ def test_model_settings_file_says_how_the_pose_enters(tiny_models, tmp_path):
     assert generation_kwargs(options, LoadedModel(pipe, info))["pose_control_function"] == "direct"
     settings_file.write_text(json.dumps({"pose_control_function": "cross_attention"}))
     with pytest.raises(CheckpointError, match="pose_control_function 'cross_attention' is not one of padaln, direct"):
-        resolve_model(str(folder)).settings
+        _ = resolve_model(str(folder)).settings
 
 
 def test_truncated_vae_weights_are_named_before_anything_loads(tiny_models, tmp_path):
