@@ -61,12 +61,40 @@ def borders(strategy: str, frames: int, window: int, overlap: int) -> list[int]:
     return sorted(p for p in out if 1 < p < frames)
 
 
+def frame_differences(video: np.ndarray) -> np.ndarray:
+    """`[F − 1]`: mean |frame_p − frame_{p−1}| (pixels in [0, 1]) at index p − 1."""
+    return np.abs(np.diff(video.astype(np.float64) / 255.0, axis=0)).mean(axis=(1, 2, 3))
+
+
 def seam_ratio(video: np.ndarray, border_frames: list[int]) -> float:
     """Mean |frame_p − frame_{p−1}| at the borders over the mean of the other transitions (frames 1..F-1)."""
-    diffs = np.abs(np.diff(video.astype(np.float64) / 255.0, axis=0)).mean(axis=(1, 2, 3))  # diffs[p-1]: p-1 → p
+    diffs = frame_differences(video)  # diffs[p-1]: p-1 → p
     at = np.array([diffs[p - 1] for p in border_frames])
     inside = np.array([diffs[p - 1] for p in range(2, len(video)) if p not in border_frames])
     return float(at.mean() / inside.mean())
+
+
+def latent_matched_seam_ratio(video: np.ndarray, border_frames: list[int]) -> float:
+    """Mean |frame_p − frame_{p−1}| at the borders over the mean at every other latent-frame start p = 4j + 1
+    (j ≥ 1; p ≥ 5): the borders against transitions of the same phase inside windows. Every border is a
+    latent-frame start, and the small model's VAE decodes each latent frame as a burst (its first frame jumps, the
+    next three barely move), so the plain ratio also counts that rhythm, seam or no seam."""
+    diffs = frame_differences(video)
+    at = np.array([diffs[p - 1] for p in border_frames])
+    inside = np.array([diffs[p - 1] for p in range(5, len(video), 4) if p not in border_frames])
+    return float(at.mean() / inside.mean())
+
+
+def vae_reconstruction(pipe: Any, frames: np.ndarray) -> np.ndarray:
+    """uint8 `[F, H, W, 3]`: the ground truth through the model's VAE (posterior mode → `decode_latents`)."""
+    import torch
+
+    x = torch.from_numpy(np.ascontiguousarray(frames)).float().permute(3, 0, 1, 2)[None] / 127.5 - 1.0
+    with torch.no_grad():
+        latents = pipe.vae.encode(x).latent_dist.mode().permute(0, 2, 1, 3, 4) * pipe.vae.config.scaling_factor
+        decoded = pipe.decode_latents(latents)[:, :, : len(frames)]
+    video = pipe.video_processor.postprocess_video(video=decoded, output_type="np")[0]
+    return (np.clip(video, 0.0, 1.0) * 255.0).round().astype(np.uint8)
 
 
 def psnr_quarters(video: np.ndarray, truth: np.ndarray) -> list[float]:
@@ -127,6 +155,7 @@ def main() -> int:
     parser.add_argument("--guidance", type=float, default=PUBLISHED.guidance)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--strategies", default="windows,chain,naive", help="comma-separated subset")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
     if (args.frames - 1) % (args.window - 1):
@@ -144,9 +173,12 @@ def main() -> int:
     pipe, info = load_pipeline(model)
     pipe.set_progress_bar_config(disable=True)
     samples = [make_sample(HELD_OUT_SEED, i, frames=args.frames) for i in range(args.samples)]
-    strategies = ("windows", "chain", "naive")
+    strategies = [s.strip() for s in args.strategies.split(",") if s.strip()]
+    if not strategies or set(strategies) - {"windows", "chain", "naive"}:
+        parser.error(f"--strategies: a subset of windows, chain, naive, got {args.strategies!r}")
     results: dict[str, Any] = {}
     started = time.perf_counter()
+    reconstructions = {id(sample): vae_reconstruction(pipe, sample.frames) for sample in samples}
     for strategy in strategies:
         where = borders(strategy, args.frames, args.window, args.overlap)
         rows = []
@@ -157,7 +189,11 @@ def main() -> int:
                 {
                     "seam_ratio": seam_ratio(video, where),
                     "truth_seam_ratio": seam_ratio(sample.frames, where),
+                    "vae_seam_ratio": seam_ratio(reconstructions[id(sample)], where),
+                    "latent_matched_seam_ratio": latent_matched_seam_ratio(video, where),
+                    "vae_latent_matched_seam_ratio": latent_matched_seam_ratio(reconstructions[id(sample)], where),
                     "psnr_quarters": psnr_quarters(video, sample.frames),
+                    "frame_differences": frame_differences(video).tolist(),
                     "seconds": time.perf_counter() - t0,
                 }
             )
@@ -167,14 +203,22 @@ def main() -> int:
             "border_frames": where,
             "seam_ratio": seam,
             "truth_seam_ratio": float(np.mean([r["truth_seam_ratio"] for r in rows])),
+            **{
+                key: float(np.mean([r[key] for r in rows]))
+                for key in ("vae_seam_ratio", "latent_matched_seam_ratio", "vae_latent_matched_seam_ratio")
+            },
+            "mean_frame_differences": np.mean([r["frame_differences"] for r in rows], axis=0).tolist(),
             "psnr_quarters_db": [float(q) for q in quarters],
             "drift_db": float(quarters[-1] - quarters[0]),
             "no_seams": seam <= SEAM_LIMIT,
             "no_drift": abs(float(quarters[-1] - quarters[0])) <= DRIFT_LIMIT_DB,
             "per_sample": rows,
         }
+        row = results[strategy]
         print(
-            f"{strategy}: seam ratio {seam:.2f} (ground truth {results[strategy]['truth_seam_ratio']:.2f}), PSNR by "
+            f"{strategy}: seam ratio {seam:.2f} (ground truth {row['truth_seam_ratio']:.2f}, VAE "
+            f"{row['vae_seam_ratio']:.2f}; latent-matched {row['latent_matched_seam_ratio']:.2f}, VAE "
+            f"{row['vae_latent_matched_seam_ratio']:.2f}), PSNR by "
             f"quarter {', '.join(f'{q:.2f}' for q in quarters)} dB (drift {quarters[-1] - quarters[0]:+.2f})",
             flush=True,
         )

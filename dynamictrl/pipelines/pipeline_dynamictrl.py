@@ -585,7 +585,7 @@ class DynamiCtrlPipeline(CogVideoXImageToVideoPipeline):
             extra = {"on_step_end": step_end} if long_video == "windows" else {}
             if long_video == "chain" and callback_on_step_end is not None:
                 logger.warning("callback_on_step_end is not called for chained segments (long_video='chain')")
-            with self.progress_bar(total=len(timesteps) * plan.num_windows) as progress_bar:
+            with self.progress_bar(total=windowing.window_steps(plan, len(timesteps), long_video)) as progress_bar:
                 latents = denoise(
                     self, latents, timesteps, step_inputs, control_latents, plan, scale_at, progress_bar, **extra
                 )

@@ -59,13 +59,27 @@ def test_windows_cover_every_frame_and_weights_sum_to_one(latent_frames, window,
     assert torch.equal(weights.max(0).values[writers == 1], torch.ones(int((writers == 1).sum())))
 
 
+@pytest.mark.parametrize(("latent_frames", "window", "overlap"), [(21, 6, 2), (41, 10, 2), (30, 6, 1)])
+def test_shifted_plan_moves_every_border_and_still_covers_the_clip(latent_frames, window, overlap):
+    plan = windowing.plan_windows(latent_frames, window, overlap)
+    shifted = windowing.shifted_plan(plan)
+    covered = sorted({f for k in range(shifted.num_windows) for f in shifted.indices(k)})
+    assert covered == list(range(latent_frames))
+    assert shifted.starts[0] == 1 and shifted.starts[-1] + shifted.video_latents == latent_frames
+    assert set(shifted.starts[1:-1]).isdisjoint(plan.starts)  # no inner window starts where plan's does
+    assert windowing.shifted_plan(windowing.plan_windows(8, 4, 2)).starts == (1, 2, 3, 4, 5)  # stride 1: unchanged
+
+
 def test_fusion_of_a_stub_step_is_exact_and_discards_later_slots():
-    """With a step that adds its window's number + 1 to every frame, each frame gets the weighted sum of those."""
+    """With a step that adds its window's number + 1 to every frame, each frame gets the weighted sum of those:
+    step 0 over the plan's windows, step 1 over the shifted plan's."""
     plan = windowing.plan_windows(14, 6, 2)
+    shifted = windowing.shifted_plan(plan)
+    assert shifted.starts != plan.starts
     calls = []
 
     def denoise_step(latents, t, previous_t, inputs, guidance_scale, state):
-        k = len(calls) % plan.num_windows
+        k = len(calls) if len(calls) < plan.num_windows else len(calls) - plan.num_windows
         calls.append(inputs.control_latents[0, :, 0, 0, 0].tolist())
         return latents + (k + 1), state
 
@@ -76,11 +90,15 @@ def test_fusion_of_a_stub_step_is_exact_and_discards_later_slots():
     inputs = DenoiseInputs(torch.zeros(1), torch.zeros(1), control, do_classifier_free_guidance=False)
     latents = torch.zeros(1, 14, 1, 1, 1)
     out = windowing.denoise_windows(stub, latents, torch.tensor([999, 500]), inputs, control, plan, lambda i: 1.0, bar)
-    weights = windowing.fusion_weights(plan)
-    expected = 2 * (weights * torch.arange(1.0, plan.num_windows + 1)[:, None]).sum(0)
+    expected = sum(
+        (windowing.fusion_weights(p) * torch.arange(1.0, p.num_windows + 1)[:, None]).sum(0) for p in (plan, shifted)
+    )
     torch.testing.assert_close(out.flatten(), expected)
-    assert calls[: plan.num_windows] == [[float(f) for f in plan.indices(k)] for k in range(plan.num_windows)]
-    assert bar.updates == 2 * plan.num_windows
+    windows = [plan.indices(k) for k in range(plan.num_windows)] + [
+        shifted.indices(k) for k in range(shifted.num_windows)
+    ]
+    assert calls == [[float(f) for f in index] for index in windows]
+    assert bar.updates == windowing.window_steps(plan, 2, "windows") == plan.num_windows + shifted.num_windows
 
 
 # ------------------------------------------------------------------------------------------------- pipeline
