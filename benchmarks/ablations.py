@@ -54,6 +54,7 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--bg-clips", type=int, default=3, help="clips of the background-prompt test")
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--rescore", action="store_true", help="score every variant again, even if scored before")
     parser.add_argument("--quiet", action="store_true")
     args = parser.parse_args(argv)
     args.variants = [v.strip() for v in args.variants.split(",") if v.strip()]
@@ -68,8 +69,12 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def score_variant(variant: str, args: argparse.Namespace) -> dict[str, Any]:
-    """Run small_model_quality.py on one variant's model; returns its JSON."""
+    """Run small_model_quality.py on one variant's model; returns its JSON. A JSON already in `--work` that is
+    newer than the model's weights is reused (`--rescore` runs it again)."""
     out = args.work / f"{variant}.json"
+    weights = args.runs / f"model_{variant}" / "transformer" / "diffusion_pytorch_model.safetensors"
+    if not args.rescore and out.is_file() and weights.is_file() and out.stat().st_mtime > weights.stat().st_mtime:
+        return json.loads(out.read_text(encoding="utf-8"))
     argv = [
         "--model", str(args.runs / f"model_{variant}"),
         "--data", str(args.data),
