@@ -40,6 +40,7 @@ from diffusers.hooks._helpers import (
     TransformerBlockMetadata,
     TransformerBlockRegistry,
 )
+from diffusers.models._modeling_parallel import ContextParallelInput, ContextParallelOutput
 from diffusers.models.attention_dispatch import dispatch_attention_fn
 from diffusers.models.attention_processor import Attention
 from diffusers.models.embeddings import apply_rotary_emb
@@ -260,6 +261,29 @@ class DynamiCtrlTransformer(CogVideoXTransformer3DModel):
 
     _no_split_modules = ["DynamiCtrlBlock", "CogVideoXPatchEmbed"]
     _repeated_blocks = ["DynamiCtrlBlock"]
+
+    # Context parallelism (`enable_parallelism`, or `dynamictrl.pipelines.context_parallel.enable_context_parallel`):
+    # the sequence is split on entry to the first block, after the patch embedding; each rank holds a shard of the
+    # text tokens [B, L/P, D] and a shard of the video tokens [B, N/P, D], the ring / Ulysses attention backend sees
+    # the keys of all ranks (their order does not matter: no mask), and the output of `proj_out` is gathered back to
+    # [B, N, C] before `_unpatchify`. The RoPE tables `(cos, sin)` [N, head_dim] and the PadaLN pose tokens
+    # [B_pose, N, D] reach every block at full length (the control chain runs unsplit, it is cheap), so every block
+    # cuts the rows of its own video shard. Text and video token counts must each divide by the degree. The plan
+    # format: diffusers/models/_modeling_parallel.py, hooks/context_parallel.py.
+    _cp_plan = {
+        "transformer_blocks.0": {
+            "hidden_states": ContextParallelInput(split_dim=1, expected_dims=3),
+            "encoder_hidden_states": ContextParallelInput(split_dim=1, expected_dims=3),
+        },
+        "transformer_blocks.*": {
+            "image_rotary_emb": [
+                ContextParallelInput(split_dim=0, expected_dims=2),
+                ContextParallelInput(split_dim=0, expected_dims=2),
+            ],
+            "pose_hidden_states": ContextParallelInput(split_dim=1, expected_dims=3),
+        },
+        "proj_out": ContextParallelOutput(gather_dim=1, expected_dims=3),
+    }
 
     # Same signature (and so the same config keys) as the stock model: `functools.wraps` exposes the parent's
     # signature to diffusers' config machinery.
