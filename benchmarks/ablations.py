@@ -167,7 +167,8 @@ def main(argv: list[str] | None = None) -> int:
                 "seed": settings.get("seed"),
                 "caption_dropout": settings.get("caption_dropout"),
                 "pose_control_function": settings.get("pose_control_function", "padaln"),
-                "final_loss": (done.get("losses") or [None])[-1] if isinstance(done.get("losses"), list) else None,
+                "last_loss": done.get("last_loss"),
+                "seconds": done.get("seconds"),
             }
     figure(table, args.figure)
     report = {

@@ -2,7 +2,7 @@
 # The small DynamiCtrl model, from nothing to the pipeline folder bundled as dynamictrl/assets/small_model
 # (docs/small_model.md). Every stage is resumable: run this script again after an interruption and it goes on
 # where it stopped (synth skips finished clips, train-vae/train resume from their last checkpoint, a finished
-# stage is skipped). About 2.5 hours on the 2-core CPU this project is developed on (over issue 10's 150 minutes).
+# stage is skipped). About 3.3 hours on the 2-core CPU this project is developed on (over issue 10's 150 minutes).
 #   recipes/small_model.sh [RUN_DIR]        (default runs/small)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -34,9 +34,10 @@ if [ ! -f "$RUN/init/model_index.json" ]; then
     --transformer-config small --pose-render synthetic
 fi
 
-# 4. The transformer, with our trainer (latents cached on the fly in RUN/cache), in the two cosine cycles the bundled
-#    model had: 1,200 steps (the config), then resumed from that checkpoint with a 3,600-step schedule (27 + 45 min
-#    on two threads).
+# 4. The transformer, with our trainer (latents cached on the fly in RUN/cache), in the three cosine cycles the
+#    bundled model had: 1,200 steps (the config), resumed with a 3,600-step schedule, then with a 6,000-step one
+#    (27 + 45 min on two threads, then about 45 min more; the bundled model's third cycle began with 400 steps of a
+#    7,200-step schedule, from 3,600 to 4,000, before the 6,000-step one).
 trained() { "$PY" -c 'import json, sys; print(json.load(open(sys.argv[1]))["global_step"])' "$RUN/dit/train_result.json" \
   2>/dev/null || echo 0; }
 transformer() {
@@ -50,7 +51,10 @@ fi
 if [ "$(trained)" -lt 3600 ]; then
   transformer --max-steps 3600 --checkpoint-every 200 --validation-steps 1200 --resume latest
 fi
+if [ "$(trained)" -lt 6000 ]; then
+  transformer --max-steps 6000 --checkpoint-every 200 --validation-steps 0 --resume latest
+fi
 
 # 5. The final folder (checked to load, at most 40 MB).
 dt assemble-model "$RUN/model" --from "$RUN/init" --transformer "$RUN/dit/transformer" --overwrite
-echo "small model: $RUN/model (bundle it with: rsync -a --delete $RUN/model/ dynamictrl/assets/small_model/)"
+echo "small model: $RUN/model (bundle it with: rm -rf dynamictrl/assets/small_model && cp -r $RUN/model dynamictrl/assets/small_model)"
