@@ -8,8 +8,8 @@ never trained on): the reference is frame 0 of the ground truth, the pose its po
 The presets run in rounds (exact, fast, fastest per sample), so machine noise is spread over all of them.
 
 Peak memory: on CUDA `torch.cuda.max_memory_allocated` (reset per preset); on the CPU the peak resident set size
-(RSS, /proc/self/statm sampled every 2 ms by a thread) above the RSS before the preset's first run, since torch's CPU
-allocations are invisible to tracemalloc and `ru_maxrss` cannot be reset within a process.
+(RSS: the kernel's high-water mark, reset for the run, benchmarks/peak_rss.py) above the RSS before the preset's
+first run, since torch's CPU allocations are invisible to tracemalloc.
 
 Default model: the tiny *random* test model (`dynamictrl.testing.ensure_tiny_model`); its block counts and ratios
 are the real ones, its deviations mean nothing (random weights). Re-run with the trained small model:
@@ -150,8 +150,8 @@ def main() -> int:
             "peak_memory": "torch.cuda.max_memory_allocated"
             if device.type == "cuda"
             else (
-                "peak RSS above the RSS before each run, sampled every 2 ms (max over samples); exact runs "
-                "first in each round, so its first run also holds one-time allocations"
+                "peak RSS above the RSS before each run (the kernel's reset high-water mark; max over samples); "
+                "exact runs first in each round, so its first run also holds one-time allocations"
             ),
             "deviation": "over all frames of all samples, pixels in [0, 1], against exact",
         },
