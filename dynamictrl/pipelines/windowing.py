@@ -6,8 +6,8 @@ latent frame 0 is pixel frame 0, the reference's own pose, every later latent fr
 denoising step each window runs through `denoise_step` on its slice of the current latents, one window at a time
 (peak memory is that of one window), and the windows' results are fused over the overlaps with linear weights that
 sum to 1 on every latent frame (1 outside the overlaps). Odd steps use the windows moved forward by half their
-stride (`shifted_plan`), so no border stays in one place through the denoising (with the small model: seam ratio
-2.07 → 1.82 and +0.2 to +0.4 dB in every quarter, `benchmarks/bench_long_video.py`). The DPM-scheduler state (its
+stride (`shifted_plan`), so no border stays in one place through the denoising (with the 3,600-step small model: seam
+ratio 2.07 → 1.82 and +0.2 to +0.4 dB in every quarter, `benchmarks/bench_long_video.py`). The DPM-scheduler state (its
 previous x0 estimate, `old_pred_original_sample`) is kept for the long latent, fused with the same weights; the DPM
 step is linear in the sample and the x0 estimates with coefficients set by the timestep alone, so fusing the
 stepped latents equals stepping the fused estimates, whichever windows made them.
@@ -200,8 +200,8 @@ def denoise_windows(
 
     `inputs`: a `DenoiseInputs` whose `image_latents` and `image_rotary_emb` are for `plan.window_latents` frames
     (the reference in frame 0); `control_latents [B, L, C, h, w]`: the whole pose latent. `guidance_scale(i)` gives
-    step i's scale; `progress_bar` is updated once per window and step (total = steps × windows of the larger
-    plan); `on_step_end(i, t, latents)` may replace the fused latents after each step.
+    step i's scale; `progress_bar` is updated once per window and step (total: `window_steps`); `on_step_end(i, t,
+    latents)` may replace the fused latents after each step.
     """
     layouts = []
     for p in (plan, shifted_plan(plan)):
