@@ -83,22 +83,19 @@ def _inputs():
     )
 
 
-def _status_kb(field: str) -> int:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1])
-    raise KeyError(field)
-
-
 def _reset_peak_rss() -> int:
-    """Reset the kernel's peak-RSS mark (Linux `clear_refs` 5) and return the current RSS in kB."""
-    Path("/proc/self/clear_refs").write_text("5")
-    return _status_kb("VmRSS")
+    """Reset the kernel's peak-RSS mark and return the current RSS in bytes."""
+    from peak_rss import PeakRSS, reset_high_water_mark
+
+    if not reset_high_water_mark():
+        raise OSError("/proc/self/clear_refs cannot be written: the denoising peak needs Linux")
+    return PeakRSS().rss()
 
 
 def _run(variant: str, queue) -> None:
     """One timed generation (latents out: the VAE decode is the same for both) in a fresh process."""
     import torch
+    from peak_rss import high_water_mark
     from PIL import Image
 
     pipe = _build(variant)
@@ -142,7 +139,7 @@ def _run(variant: str, queue) -> None:
             "step_s": statistics.median(steps),
             "call_s": total,
             "peak_rss_delta_mb": (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - base_rss) / 1024,
-            "denoise_peak_rss_delta_mb": (_status_kb("VmHWM") - denoise_base[0]) / 1024,
+            "denoise_peak_rss_delta_mb": (high_water_mark() - denoise_base[0]) / 2**20,
         }
     )
 

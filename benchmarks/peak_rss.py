@@ -17,7 +17,7 @@ from typing import Any
 CLEAR_REFS, STATUS = "/proc/self/clear_refs", "/proc/self/status"
 
 
-def _high_water_mark() -> int:
+def high_water_mark() -> int:
     """`VmHWM` in bytes."""
     with open(STATUS) as f:
         for line in f:
@@ -26,11 +26,12 @@ def _high_water_mark() -> int:
     raise OSError(f"no VmHWM in {STATUS}")
 
 
-def _reset_high_water_mark() -> bool:
+def reset_high_water_mark() -> bool:
+    """Reset `VmHWM` to the current RSS (Linux `clear_refs` 5); False where that is not possible."""
     try:
         with open(CLEAR_REFS, "w") as f:
             f.write("5")
-        _high_water_mark()
+        high_water_mark()
         return True
     except OSError:
         return False
@@ -58,7 +59,7 @@ class PeakRSS:
         # `start` may be lowered by the caller after entering (a baseline taken earlier); the peak is then still
         # measured from the moment of entry on, relative to that baseline.
         self.start = self.rss()
-        if _reset_high_water_mark():
+        if reset_high_water_mark():
             self.method = "VmHWM"
         else:
             self.method = "sampled"
@@ -68,7 +69,7 @@ class PeakRSS:
 
     def __exit__(self, *_: Any) -> None:
         if self._thread is None:
-            self.peak = max(self.peak, _high_water_mark() - self.start)
+            self.peak = max(self.peak, high_water_mark() - self.start)
         else:
             self._stop.set()
             self._thread.join()
