@@ -33,6 +33,7 @@ from .models.geometry import (
     nearest_valid_frames,
 )
 from .pipelines.acceleration import CACHE_METHODS, OFFLOAD_MODES, SPEED_NAMES, SPEED_PRESETS
+from .pipelines.context_parallel import CONTEXT_PARALLEL_MODES
 from .pipelines.memory import MEMORY_NAMES, MEMORY_PRESETS
 from .pose.align import ALIGN_MODES, PEOPLE_MODES
 from .pose.driving import ON_SHORT
@@ -339,6 +340,17 @@ _DECLARED = [
     ),
     Option("cache_threshold", "--cache-threshold", float, "first-block cache threshold (0.1)", MEM, check=positive),
     Option("attention_backend", "--attention-backend", str, "diffusers attention backend, e.g. flash, sage", MEM),
+    Option(
+        "context_parallel",
+        "--context-parallel",
+        str,
+        "split one video's transformer over the processes of `accelerate launch --num_processes N` (N GPUs): "
+        "ulysses (attention heads exchanged; N must divide the heads) or ring (key/value blocks passed round; needs "
+        "an attention backend with log-sum-exp, e.g. flash); every process runs the same job, the main one writes",
+        MEM,
+        default="none",
+        choices=CONTEXT_PARALLEL_MODES,
+    ),
     # pose stage
     Option(
         "pose_backend",
@@ -586,6 +598,7 @@ class AnimateOptions(PoseStageOptions):
     cache: str | None = use("cache")  # None: the --speed preset's cache
     cache_threshold: float | None = use("cache_threshold")
     attention_backend: str | None = use("attention_backend")
+    context_parallel: str = use("context_parallel")
     note: str | None = internal()  # shown in the sidecar, e.g. "tiny random model" for the demo
     quiet: bool = internal(False)
 
@@ -605,6 +618,26 @@ class AnimateOptions(PoseStageOptions):
             raise InputError(
                 f"--overlap {self.overlap} leaves no new frames in a --window of {self.window}; use at most "
                 f"{max_overlap_frames(self.window)}"
+            )
+        if self.context_parallel != "none":
+            self._check_context_parallel()
+
+    def _check_context_parallel(self) -> None:
+        """What cannot share one video between processes: offloading moves weights between devices under the
+        split, and the first-block cache decides on each process's own shard (they would disagree and hang)."""
+        flag = f"--context-parallel {self.context_parallel}"
+        if self.offload != "none":
+            raise InputError(f"{flag} cannot run with --offload {self.offload}; drop --offload")
+        if MEMORY_PRESETS.get(self.memory) is not None and MEMORY_PRESETS[self.memory].group_offload:
+            raise InputError(
+                f"{flag} cannot run with --memory {self.memory}, which streams the transformer from the CPU "
+                "(group offload); use --memory 24gb or more, or split the video over more processes instead"
+            )
+        cache = self.cache if self.cache is not None else SPEED_PRESETS[self.speed].cache
+        if cache == "first-block":
+            raise InputError(
+                f"{flag} cannot run with the first-block cache: each process would decide to skip on its own shard; "
+                "use --speed fast or --cache taylorseer"
             )
 
     @property

@@ -22,7 +22,11 @@ checked before any model is loaded.
 Many jobs: --jobs jobs.jsonl runs one job a line (a JSON object of these options, e.g. {"image": "a.jpg",
 "pose_video": "p.mp4", "prompt": "...", "seed": 1, "out": "out/a.mp4"}; the flags given beside --jobs are every
 line's defaults), under `accelerate launch` shared out over its processes (job i to process i % N), skipping jobs
-whose outputs and sidecar are there, and writes one summary (--jobs-summary)."""
+whose outputs and sidecar are there, and writes one summary (--jobs-summary).
+
+One video over several GPUs: `accelerate launch --num_processes 2 -m dynamictrl animate ... --context-parallel
+ulysses` splits the transformer's tokens over the processes (diffusers' context parallelism); every process runs the
+same job and the main one writes the outputs."""
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -38,6 +42,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def report(result) -> None:
+    if not result.written:  # a --context-parallel process other than the main one: the main one reports
+        return
     for path in result.videos:
         print(f"video: {path}")
     for path in result.side_by_side:

@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from typing import TYPE_CHECKING
 
@@ -17,6 +18,17 @@ if TYPE_CHECKING:  # torch loads lazily: the CLI validates names before importin
 DEVICE_TYPES = ("auto", "cpu", "cuda", "mps")
 DTYPES = ("auto", "float32", "bfloat16", "float16")
 _DEVICE_RE = re.compile(r"^(auto|cpu|mps|cuda)(?::(\d+))?$")
+
+
+def env_flag(name: str) -> bool:
+    """Whether the environment variable `name` is set true (`1`, `true`, `yes`), as accelerate's launcher writes
+    its flags (`ACCELERATE_USE_CPU`, `ACCELERATE_USE_DEEPSPEED`, ...)."""
+    return os.environ.get(name, "").lower() in ("1", "true", "yes")
+
+
+def launched_processes() -> int:
+    """How many processes this launch has (`WORLD_SIZE`, which `accelerate launch` and torchrun set; 1 otherwise)."""
+    return int(os.environ.get("WORLD_SIZE", "1"))
 
 
 def parse_device(device: str, flag: str = "--device") -> tuple[str, int | None]:

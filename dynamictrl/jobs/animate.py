@@ -6,10 +6,15 @@ the options (their own `__post_init__`), the output locations and input files (`
 its `config.json` files, and only then the pose stage and the model load. Outputs are staged and renamed into place
 together at the end, the sidecar last, so an interrupted or failed run leaves nothing half-written and nothing that
 looks complete.
+
+With `--context-parallel` every process of the launch runs this same job: the main one prepares the pose first
+(the others then read its cache), each loads the model onto its own device, the transformer's forward is split
+over them (`pipelines.context_parallel`), and only the main process writes the outputs.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import time
@@ -23,6 +28,7 @@ import numpy.typing as npt
 from .._version import __version__
 from ..errors import InputError
 from ..io.atomic import write_json_atomic
+from ..io.devices import launched_processes
 from ..io.images import cover_crop, cover_crop_frames, same_aspect
 from ..io.media import load_image, probe_video, read_video, save_image, side_by_side, write_video
 from ..io.outputs import StagedOutputs, check_outputs
@@ -44,6 +50,7 @@ class AnimateResult:
     masked_reference: Path | None = None
     frames: npt.NDArray[np.uint8] | None = None  # [num_videos, F, H, W, 3]
     warnings: list[str] = field(default_factory=list)
+    written: bool = True  # False on the processes of a --context-parallel launch other than the main one
 
 
 @dataclass(frozen=True)
@@ -96,8 +103,21 @@ def _inputs_by_flag(options: AnimateOptions) -> dict[str, Path | None]:
     }
 
 
+def context_parallel_degrees(options: AnimateOptions) -> dict[str, int]:
+    """`ring_degree` / `ulysses_degree` of `--context-parallel` over this launch's processes ({} when it is off)."""
+    from ..pipelines.context_parallel import degrees
+
+    return degrees(options.context_parallel, launched_processes())
+
+
 def preflight(options: AnimateOptions) -> OutputPlan:
     """Cheap checks before any heavy import or work: output locations, and that the input files are there."""
+    if options.context_parallel != "none" and launched_processes() < 2:
+        raise InputError(
+            f"--context-parallel {options.context_parallel} splits one video over the processes of a launch, and "
+            "this is a single process; run it as `accelerate launch --num_processes 2 -m dynamictrl animate ...` "
+            "(one process per GPU)"
+        )
     plan = OutputPlan.of(options)
     check_outputs(plan.by_flag(), _inputs_by_flag(options))
     check_input_files(_inputs_by_flag(options))
@@ -124,6 +144,29 @@ def check_model_fits(options: AnimateOptions, resolved: Any) -> None:
         raise InputError(
             f"--window {options.window} exceeds the {trained_frames} frames this model's transformer was built for; "
             f"use at most {trained_frames} (the published clip length is 37)"
+        )
+    if options.context_parallel != "none":
+        _check_context_parallel_fits(options, resolved.config("transformer"), multiple)
+
+
+def _check_context_parallel_fits(options: AnimateOptions, transformer_config: dict[str, Any], multiple: int) -> None:
+    """Heads, text tokens and the video tokens of one transformer call (a window when windowed) against the split."""
+    from ..models.geometry import window_latent_frames
+    from ..pipelines.context_parallel import config_problem
+
+    patch = int(transformer_config.get("patch_size", 2))
+    spatial = multiple // patch
+    frames = options.window if options.windowed else options.num_frames
+    latent = (
+        window_latent_frames(frames, transformer_config.get("patch_size_t")),
+        options.height // spatial,
+        options.width // spatial,
+    )
+    problem = config_problem(transformer_config, **context_parallel_degrees(options), latent_shape=latent)
+    if problem is not None:
+        raise InputError(
+            f"--context-parallel {options.context_parallel} over {launched_processes()} processes: {problem}; "
+            "launch another number of processes or change the size"
         )
 
 
@@ -265,7 +308,12 @@ def load_configured_pipeline(options: AnimateOptions, resolved: Any = None) -> L
     speed = acceleration.resolve_speed(options.speed, options.steps, options.cache, options.cache_threshold)
     guidance_schedule = acceleration.apply_speed(pipe, speed, options.guidance)
     acceleration.set_attention_backend(pipe, options.attention_backend)
-    pipe.set_progress_bar_config(disable=options.quiet, desc="denoising")
+    if options.context_parallel != "none":
+        from ..pipelines.context_parallel import enable_context_parallel
+
+        enable_context_parallel(pipe.transformer, **context_parallel_degrees(options))
+    main = int(os.environ.get("RANK", "0")) == 0 or options.context_parallel == "none"
+    pipe.set_progress_bar_config(disable=options.quiet or not main, desc="denoising")
     info.device = device
     if device.type == "cpu":
         # CPU reductions split work by thread: a fixed count makes the same seed give the same video bit for bit.
@@ -291,14 +339,31 @@ def plan_memory(options: AnimateOptions, pipe: Any, device: Any, dtype: Any) -> 
         vae_tiling=options.vae_tiling,
         device_type=device.type,
     )
-    return memory.plan_memory(options.memory, memory.estimates_for(sizes, **job), device)
+    estimates = memory.estimates_for(sizes, **job)
+    if options.context_parallel != "none":  # `auto` keeps the transformer on the device (options.py says why)
+        estimates = {k: v for k, v in estimates.items() if not memory.MEMORY_PRESETS[k].group_offload}
+    return memory.plan_memory(options.memory, estimates, device)
 
 
 def animate(options: AnimateOptions, model: LoadedModel | None = None) -> AnimateResult:
-    """Run one animation job end to end; `model` lets callers reuse a loaded pipeline."""
-    timings: dict[str, float] = {}
-    plan = preflight(options)
+    """Run one animation job end to end; `model` lets callers reuse a loaded pipeline.
 
+    With `--context-parallel` this is one of the launch's processes: they run the job together (module docstring),
+    the main one returns what it wrote, the others a result with `written=False`."""
+    plan = preflight(options)
+    if options.context_parallel == "none":
+        return _run(options, plan, model, state=None)
+    from .processes import on_process_device, process_state
+
+    state = process_state(cpu=options.device == "cpu")
+    result = _run(on_process_device(options, state), plan, model, state)
+    state.destroy_process_group()
+    return result
+
+
+def _run(options: AnimateOptions, plan: OutputPlan, model: LoadedModel | None, state: Any) -> AnimateResult:
+    """Check the model, prepare, load, generate and (on the main process) write: `animate`'s steps."""
+    timings: dict[str, float] = {}
     resolved = None
     if model is None:
         from ..pipelines.loading import resolve_model
@@ -308,8 +373,8 @@ def animate(options: AnimateOptions, model: LoadedModel | None = None) -> Animat
 
     start = time.perf_counter()
     settings = model.info.settings if model is not None else resolved.settings
-    inputs = prepare_inputs(options, settings.pose_style)
-    reference, pose, warnings, prepared = inputs.reference, inputs.pose, inputs.warnings, inputs.pose_stage
+    with state.main_process_first() if state is not None else contextlib.nullcontext():  # one pose extraction
+        inputs = prepare_inputs(options, settings.pose_style)
     fps = options.fps or inputs.fps
     timings["prepare_s"] = time.perf_counter() - start
 
@@ -319,11 +384,31 @@ def animate(options: AnimateOptions, model: LoadedModel | None = None) -> Animat
     timings["load_s"] = time.perf_counter() - start
 
     start = time.perf_counter()
-    frames_u8 = generate(model, options, reference, pose)
+    frames_u8 = generate(model, options, inputs.reference, inputs.pose)
     timings["generate_s"] = time.perf_counter() - start
 
+    if state is not None and not state.is_main_process:
+        state.wait_for_everyone()  # until the main process has written the outputs
+        return AnimateResult([], plan.sidecar, frames=frames_u8, warnings=inputs.warnings, written=False)
+    result = write_outputs(options, plan, model, inputs, frames_u8, fps, timings)
+    if state is not None:
+        state.wait_for_everyone()
+    return result
+
+
+def write_outputs(
+    options: AnimateOptions,
+    plan: OutputPlan,
+    model: LoadedModel,
+    inputs: PreparedInputs,
+    frames_u8: npt.NDArray[np.uint8],
+    fps: float,
+    timings: dict[str, float],
+) -> AnimateResult:
+    """Stage every output of `plan` and rename them into place together, the sidecar last."""
     start = time.perf_counter()
-    result = AnimateResult(videos=[], sidecar=plan.sidecar, frames=frames_u8, warnings=warnings)
+    reference, pose, prepared = inputs.reference, inputs.pose, inputs.pose_stage
+    result = AnimateResult(videos=[], sidecar=plan.sidecar, frames=frames_u8, warnings=inputs.warnings)
     with StagedOutputs() as staged:
         for path, panel_path, video in zip(
             plan.videos, plan.side_by_side or [None] * len(plan.videos), frames_u8, strict=True
@@ -453,7 +538,13 @@ def sidecar(
             "cpu_threads": _torch_threads(),
             # which of `accelerate launch`'s processes wrote this (`animate --jobs`); 0 of 1 for a plain run
             "process_index": int(os.environ.get("RANK", "0")),
-            "num_processes": int(os.environ.get("WORLD_SIZE", "1")),
+            "num_processes": launched_processes(),
+            # the transformer split over those processes (--context-parallel), None: each process its own job
+            "context_parallel": (
+                {"mode": options.context_parallel, **context_parallel_degrees(options)}
+                if options.context_parallel != "none"
+                else None
+            ),
             "speed": model.speed.to_json() if model.speed is not None else None,
             "memory": model.memory.to_json() if model.memory is not None else None,
             "timings": {k: round(v, 3) for k, v in timings.items()},

@@ -26,7 +26,6 @@ In order, `run_jobs`:
 
 from __future__ import annotations
 
-import dataclasses
 import difflib
 import gc
 import json
@@ -36,7 +35,6 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -55,14 +53,13 @@ from .animate import (
     load_key,
     preflight,
 )
+from .processes import on_process_device, process_state
 
 logger = logging.getLogger(__name__)
 
 STATUSES = ("done", "skipped", "failed")
 # Settings that may differ from a finished job's sidecar without making it another job (where it ran, how quietly).
 RUNTIME_FIELDS = frozenset({"quiet", "note", "device", "cpu_threads"})
-# A barrier may wait for the slowest process's whole share of the jobs: far beyond torch's default 30 minutes.
-BARRIER_TIMEOUT = timedelta(days=7)
 _UNSET = object()  # a shortcut key given `false`: as if not given
 _DEFAULT = object()  # a key given `null`: the declared default
 T = TypeVar("T")
@@ -246,9 +243,15 @@ def _resolved(path: str | os.PathLike) -> Path:
 
 
 def check_jobs(jobs: Sequence[Job], jobs_file: str | os.PathLike, summary: str | os.PathLike) -> None:
-    """Refuse jobs that would write over each other: one file written by two jobs, a job's output that is another
-    job's input, and a summary that is the jobs file or any job's input or output. (A job against itself:
-    `preflight`.)"""
+    """Refuse a job that asks for `--context-parallel`, and jobs that would write over each other: one file written by
+    two jobs, a job's output that is another job's input, and a summary that is the jobs file or any job's input or
+    output. (A job against itself: `preflight`.)"""
+    for job in jobs:
+        if job.options.context_parallel != "none":
+            raise InputError(
+                f"{jobs_file} line {job.line}: --context-parallel splits one video over the launch's processes, "
+                "--jobs shares the jobs out over them; run such a job on its own, without --jobs"
+            )
     writers: dict[Path, tuple[Job, str]] = {}
     for job in jobs:
         for label, path in job.plan.by_flag().items():
@@ -311,24 +314,6 @@ def check_pending(jobs: Sequence[Job], jobs_file: str | os.PathLike, check_model
 
 
 # --------------------------------------------------------------------------------------------------- processes
-def _env_flag(name: str) -> bool:
-    return os.environ.get(name, "").lower() in ("1", "true", "yes")
-
-
-def process_state(cpu: bool = False) -> Any:
-    """accelerate's `PartialState` for this process: one process, or one of `accelerate launch`'s (torchrun's).
-
-    Several processes without CUDA (configs/accelerate/cpu_2proc.yaml), `accelerate launch --cpu` or `cpu` (the
-    command line's `--device cpu`) form a CPU (gloo) group, as `training.distributed.make_accelerator` does.
-    """
-    import torch
-    from accelerate import PartialState
-
-    several = int(os.environ.get("WORLD_SIZE", "1")) > 1
-    cpu = cpu or _env_flag("ACCELERATE_USE_CPU") or (several and not torch.cuda.is_available())
-    return PartialState(cpu=cpu, timeout=BARRIER_TIMEOUT) if several else PartialState(cpu=cpu)
-
-
 def shard(items: Sequence[T], index: int, count: int) -> list[T]:
     """Process `index` of `count`'s share: job i (in file order) goes to process i % count."""
     return [item for i, item in enumerate(items) if i % count == index]
@@ -340,20 +325,6 @@ def by_load_key(jobs: Sequence[Job]) -> list[Job]:
     for job in jobs:
         groups.setdefault(load_key(job.options), []).append(job)
     return [job for group in groups.values() for job in group]
-
-
-def on_process_device(options: AnimateOptions, state: Any) -> AnimateOptions:
-    """`--device auto` → this process's own device when launched as several processes (or with `--cpu`)."""
-    if options.device != "auto" or state.device is None:
-        return options
-    if not (state.num_processes > 1 or _env_flag("ACCELERATE_USE_CPU")):
-        return options  # one plain process: auto, as a plain animate run
-    if state.device.type == "cpu":
-        return dataclasses.replace(options, device="cpu")
-    if state.device.type == "cuda":
-        index = state.device.index if state.device.index is not None else state.local_process_index
-        return dataclasses.replace(options, device=f"cuda:{index}")
-    return options
 
 
 def _gather(records: list[dict[str, Any]], state: Any) -> list[dict[str, Any]]:

@@ -11,19 +11,26 @@ gathered to `[B, N, C]` on every rank, so every rank returns the full `[B, F, C,
 Launch one process per rank, e.g. `accelerate launch --num_processes 2 ...` or `torchrun --nproc-per-node 2 ...`,
 initialise `torch.distributed` (nccl on GPUs, gloo on CPU), move the transformer to the rank's device and call
 `enable_context_parallel(transformer, ulysses_degree=2)`. Every rank must then run the same forward on the same
-inputs (same seed).
+inputs (same seed). `dynamictrl animate --context-parallel ulysses|ring` does all of it (jobs/animate.py).
+
+Nothing here imports torch at module level: `CONTEXT_PARALLEL_MODES` and `config_problem` serve the option checks,
+which run before any heavy import.
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
-from typing import Any
-from unittest import mock
-
-import torch
+from collections.abc import Iterator, Mapping
+from typing import TYPE_CHECKING, Any
 
 from ..errors import InputError
+
+if TYPE_CHECKING:
+    import torch
+
+# `--context-parallel`: none, or how the processes of one launch share a video's attention (all of them ring or
+# all of them Ulysses; diffusers also combines the two, which the command line does not offer).
+CONTEXT_PARALLEL_MODES = ("none", "ulysses", "ring")
 
 # Backends whose forward op cannot return the log-sum-exp that ring attention needs to merge the per-shard results
 # (`_native_attention_forward_op` in diffusers/models/attention_dispatch.py raises on `return_lse=True`); they still
@@ -71,12 +78,65 @@ def _backend_for_cp(transformer: torch.nn.Module) -> str:
     return backend if _backend_supports_cp(backend) else _FALLBACK_BACKEND
 
 
-def video_token_count(transformer: torch.nn.Module, latent_frames: int, latent_height: int, latent_width: int) -> int:
-    """Video tokens N after the patch embedding of a latent `[B, F, C, H, W]`: ⌈F/p_t⌉ · (H/p) · (W/p)."""
-    c = transformer.config
-    p, p_t = c.patch_size, c.patch_size_t
+def _config_value(config: Any, key: str, default: Any = None) -> Any:
+    """`key` of a transformer config: a `config.json` dict or a model's `.config` (a `FrozenDict`, also a Mapping)."""
+    return config.get(key, default) if isinstance(config, Mapping) else getattr(config, key, default)
+
+
+def video_token_count(transformer: Any, latent_frames: int, latent_height: int, latent_width: int) -> int:
+    """Video tokens N after the patch embedding of a latent `[B, F, C, H, W]`: ⌈F/p_t⌉ · (H/p) · (W/p).
+
+    transformer: the model, or its config (`config.json` as a dict)."""
+    c = getattr(transformer, "config", transformer)
+    p, p_t = int(_config_value(c, "patch_size", 2)), _config_value(c, "patch_size_t")
     frames = latent_frames if p_t is None else (latent_frames + p_t - 1) // p_t
     return frames * (latent_height // p) * (latent_width // p)
+
+
+def degrees(mode: str, processes: int) -> dict[str, int]:
+    """`--context-parallel MODE` over `processes` processes → `ring_degree` / `ulysses_degree` keyword arguments."""
+    if mode not in CONTEXT_PARALLEL_MODES:
+        raise InputError(f"--context-parallel must be one of {', '.join(CONTEXT_PARALLEL_MODES)}, got {mode!r}")
+    if mode == "none":
+        return {}
+    return {f"{mode}_degree": processes}
+
+
+def config_problem(
+    config: Any,
+    *,
+    ring_degree: int = 1,
+    ulysses_degree: int = 1,
+    text_seq_length: int | None = None,
+    latent_shape: tuple[int, int, int] | None = None,
+) -> str | None:
+    """What the transformer config alone says against these degrees (None: nothing), as one line; no torch needed.
+
+    config: `transformer/config.json` as a dict, or a model's `.config`. Ulysses: `num_attention_heads %
+    ulysses_degree == 0`; the text tokens L (`text_seq_length`, default `max_text_seq_length`, the length the
+    pipeline pads prompts to) and, with `latent_shape = (F, H, W)` of the latent `[B, F, C, H, W]`, the video tokens
+    N each divide by `ring_degree × ulysses_degree` (diffusers' equipartition sharder, hooks/context_parallel.py,
+    requires it). The 5B model pads prompts to 226 = 2 · 113 tokens, so it splits over 2 processes only.
+    """
+    if ring_degree < 1 or ulysses_degree < 1:
+        return f"ring_degree ({ring_degree}) and ulysses_degree ({ulysses_degree}) must be >= 1"
+    degree = ring_degree * ulysses_degree
+    if degree == 1:
+        return None
+    heads = int(_config_value(config, "num_attention_heads", 30))
+    if heads % ulysses_degree:
+        return f"{heads} attention heads do not divide by ulysses_degree={ulysses_degree}"
+    text = int(_config_value(config, "max_text_seq_length", 226)) if text_seq_length is None else text_seq_length
+    if text % degree:
+        return f"{text} text tokens do not divide by the context-parallel degree {degree}"
+    if latent_shape is not None:
+        video = video_token_count(config, *latent_shape)
+        if video % degree:
+            return (
+                f"{video} video tokens (latent {latent_shape[0]}×{latent_shape[1]}×{latent_shape[2]} after "
+                f"patching) do not divide by the context-parallel degree {degree}"
+            )
+    return None
 
 
 def supports_context_parallel(
@@ -90,12 +150,9 @@ def supports_context_parallel(
     """None when `transformer` can run context-parallel with these degrees, else a one-line reason.
 
     Checks: the installed diffusers has `ModelMixin.enable_parallelism` / `ContextParallelConfig`; the model has a
-    `_cp_plan`; Ulysses: `num_attention_heads % ulysses_degree == 0`; ring: the attention backend returns the
-    log-sum-exp (`native`, the only one that runs on CPU, does not); the text tokens L (`text_seq_length`, default
-    `config.max_text_seq_length`, the length the pipeline pads prompts to) and, when `latent_shape = (F, H, W)` of
-    the latent `[B, F, C, H, W]` is given, the video tokens N each divide by `ring_degree × ulysses_degree`
-    (diffusers' equipartition sharder, hooks/context_parallel.py, requires it). With both degrees 1 only the
-    diffusers API is checked.
+    `_cp_plan`; its config (`config_problem`: heads, text and video tokens); ring: the attention backend returns the
+    log-sum-exp (`native`, the only one that runs on CPU, does not). With both degrees 1 only the diffusers API is
+    checked.
     """
     if _parallel_api() is None:
         import diffusers
@@ -106,30 +163,21 @@ def supports_context_parallel(
         )
     if getattr(transformer, "_cp_plan", None) is None:
         return f"{type(transformer).__name__} has no context-parallel plan (_cp_plan)"
-    if ring_degree < 1 or ulysses_degree < 1:
-        return f"ring_degree ({ring_degree}) and ulysses_degree ({ulysses_degree}) must be >= 1"
-    degree = ring_degree * ulysses_degree
-    if degree == 1:
-        return None
-    c = transformer.config
-    if c.num_attention_heads % ulysses_degree:
-        return f"{c.num_attention_heads} attention heads do not divide by ulysses_degree={ulysses_degree}"
+    problem = config_problem(
+        transformer.config,
+        ring_degree=ring_degree,
+        ulysses_degree=ulysses_degree,
+        text_seq_length=text_seq_length,
+        latent_shape=latent_shape,
+    )
+    if problem is not None or ring_degree * ulysses_degree == 1:
+        return problem
     backend = _backend_for_cp(transformer)
     if ring_degree > 1 and backend in _BACKENDS_WITHOUT_LSE:
         return (
             f"ring attention needs an attention backend that returns the log-sum-exp; {backend!r} does not "
             "(use ulysses_degree, or set_attention_backend('_native_cudnn' / 'flash' / 'sage') on a GPU)"
         )
-    text = c.max_text_seq_length if text_seq_length is None else text_seq_length
-    if text % degree:
-        return f"{text} text tokens do not divide by the context-parallel degree {degree}"
-    if latent_shape is not None:
-        video = video_token_count(transformer, *latent_shape)
-        if video % degree:
-            return (
-                f"{video} video tokens (latent {latent_shape[0]}×{latent_shape[1]}×{latent_shape[2]} after "
-                f"patching) do not divide by the context-parallel degree {degree}"
-            )
     return None
 
 
@@ -141,6 +189,10 @@ def _cpu_device_count() -> Iterator[None]:
     `rank % torch.accelerator.device_count()`, a division by zero on a CPU-only machine; there the device is
     `cpu` whatever the index, so the count is reported as 1 for the duration of the call.
     """
+    from unittest import mock
+
+    import torch
+
     if torch._C._get_accelerator().type != "cpu" or torch.accelerator.device_count() > 0:
         yield
         return
@@ -158,6 +210,8 @@ def enable_context_parallel(transformer: Any, *, ring_degree: int = 1, ulysses_d
     `sample [B, F, 16, H, W]`); the split and the gather happen inside. Raises `InputError` when it cannot run
     (reasons: `supports_context_parallel`). Cannot be undone or applied twice (diffusers' rule).
     """
+    import torch
+
     degree = ring_degree * ulysses_degree
     if degree <= 1:
         raise InputError(f"ring_degree × ulysses_degree = {degree}: context parallelism needs at least 2 processes")

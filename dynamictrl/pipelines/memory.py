@@ -301,12 +301,13 @@ def free_memory(device: torch.device) -> int:
 
 
 def choose_preset(estimates: dict[str, MemoryEstimate], free: int) -> str:
-    """`auto`: the first preset of `AUTO_ORDER` whose predicted peak fits in `AUTO_HEADROOM` of `free` bytes;
-    the last one (with a warning) when none does."""
-    for name in AUTO_ORDER:
+    """`auto`: the first preset of `AUTO_ORDER` (of those `estimates` has) whose predicted peak fits in
+    `AUTO_HEADROOM` of `free` bytes; the last one (with a warning) when none does."""
+    order = [name for name in AUTO_ORDER if name in estimates]
+    for name in order:
         if estimates[name].peak <= AUTO_HEADROOM * free:
             return name
-    last = AUTO_ORDER[-1]
+    last = order[-1]
     logger.warning(
         "--memory auto: even %s is predicted to need %.1f GiB, more than the %.1f GiB free; trying it anyway",
         last,

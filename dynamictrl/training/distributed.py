@@ -32,12 +32,9 @@ from typing import Any
 import torch
 
 from ..errors import InputError
+from ..io.devices import env_flag, launched_processes
 
 logger = logging.getLogger(__name__)
-
-
-def _env_flag(name: str) -> bool:
-    return os.environ.get(name, "").lower() in ("1", "true", "yes")
 
 
 def make_accelerator(config: Any) -> Any:
@@ -48,10 +45,10 @@ def make_accelerator(config: Any) -> Any:
     c = config
     # Several CPU processes (torchrun, or `accelerate launch` with a configs/accelerate/cpu_*.yaml) need cpu=True to
     # form a gloo group; `accelerate launch --cpu` sets ACCELERATE_USE_CPU (but starts one process).
-    multi_cpu = not torch.cuda.is_available() and int(os.environ.get("WORLD_SIZE", "1")) > 1
-    cpu = _env_flag("ACCELERATE_USE_CPU") or multi_cpu
+    multi_cpu = not torch.cuda.is_available() and launched_processes() > 1
+    cpu = env_flag("ACCELERATE_USE_CPU") or multi_cpu
     handlers = []
-    if multi_cpu and _env_flag("ACCELERATE_USE_DEEPSPEED"):
+    if multi_cpu and env_flag("ACCELERATE_USE_DEEPSPEED"):
         cpu = False
         handlers.append(InitProcessGroupKwargs(backend="gloo"))
         skip_deepspeed_shm_op()
@@ -62,7 +59,7 @@ def make_accelerator(config: Any) -> Any:
         project_config=ProjectConfiguration(project_dir=str(c.output_dir)),
         kwargs_handlers=handlers,
     )
-    if accelerator.distributed_type is DistributedType.MULTI_CPU and _env_flag("ACCELERATE_USE_FSDP"):
+    if accelerator.distributed_type is DistributedType.MULTI_CPU and env_flag("ACCELERATE_USE_FSDP"):
         enable_cpu_fsdp(accelerator)
     if accelerator.distributed_type is DistributedType.DEEPSPEED:
         configure_deepspeed(accelerator.state.deepspeed_plugin, c)

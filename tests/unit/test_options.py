@@ -83,6 +83,10 @@ BAD_VALUES = [
     (["--pose-backend", "openpose"], "--pose-backend must be one of auto, dwpose"),
     (["--stride", "0"], "--stride must be >= 1"),
     (["--out", "video.gif"], "--out must end in .mp4"),
+    (["--context-parallel", "tensor"], "--context-parallel must be one of none, ulysses, ring"),
+    (["--context-parallel", "ulysses", "--offload", "model"], "cannot run with --offload model"),
+    (["--context-parallel", "ring", "--memory", "16gb"], "cannot run with --memory 16gb, which streams"),
+    (["--context-parallel", "ulysses", "--cache", "first-block"], "first-block cache: each process would decide"),
 ]
 
 

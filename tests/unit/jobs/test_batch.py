@@ -70,6 +70,7 @@ BAD_LINES = [
     ("bool not bool", {**GOOD, "side_by_side": "maybe"}, "--side-by-side must be true or false"),
     ("one option twice", {**GOOD, "frames": 9, "num_frames": 9}, "'frames' and 'num_frames' both set --frames"),
     ("out not mp4", {**GOOD, "out": "a.gif"}, "--out must end in .mp4"),
+    ("one video split", {**GOOD, "context_parallel": "ulysses"}, "--context-parallel splits one video over"),
 ]
 
 
@@ -112,7 +113,7 @@ def test_job_i_goes_to_process_i_mod_n():
 
 
 def test_each_process_takes_its_own_device_unless_the_job_names_one(monkeypatch):
-    from dynamictrl.jobs.batch import on_process_device
+    from dynamictrl.jobs.processes import on_process_device
     from dynamictrl.options import AnimateOptions
 
     monkeypatch.delenv("ACCELERATE_USE_CPU", raising=False)

@@ -195,5 +195,15 @@ def test_supports_context_parallel_names_the_problem():
     assert reason is not None and "log-sum-exp" in reason
 
 
+def test_config_problem_reads_config_json_before_any_load():
+    """The 5B model's transformer/config.json: 48 heads, prompts padded to 226 = 2 · 113 tokens."""
+    five_b = {"num_attention_heads": 48, "max_text_seq_length": 226, "patch_size": 2, "patch_size_t": 2}
+    assert cp.config_problem(five_b, ulysses_degree=2, latent_shape=(10, 96, 170)) is None  # 1360x768x37
+    assert "226 text tokens do not divide by the context-parallel degree 4" in cp.config_problem(
+        five_b, ulysses_degree=4
+    )
+    assert cp.degrees("ring", 2) == {"ring_degree": 2} and cp.degrees("none", 2) == {}
+
+
 if __name__ == "__main__":
     _worker(sys.argv[1])
