@@ -341,6 +341,15 @@ _DECLARED = [
     Option("cache_threshold", "--cache-threshold", float, "first-block cache threshold (0.1)", MEM, check=positive),
     Option("attention_backend", "--attention-backend", str, "diffusers attention backend, e.g. flash, sage", MEM),
     Option(
+        "compile",
+        "--compile",
+        bool,
+        "torch.compile the transformer blocks (regional: one block's graph serves all; the first step pays the "
+        "compile, about a minute for the small model on the CPU, which needs a C++ compiler)",
+        MEM,
+        default=False,
+    ),
+    Option(
         "context_parallel",
         "--context-parallel",
         str,
@@ -598,6 +607,7 @@ class AnimateOptions(PoseStageOptions):
     cache: str | None = use("cache")  # None: the --speed preset's cache
     cache_threshold: float | None = use("cache_threshold")
     attention_backend: str | None = use("attention_backend")
+    compile: bool = use("compile")
     context_parallel: str = use("context_parallel")
     note: str | None = internal()  # shown in the sidecar, e.g. "tiny random model" for the demo
     quiet: bool = internal(False)

@@ -277,6 +277,7 @@ class LoadedModel:
 LOAD_FIELDS = (
     "model", "base", "lora", "lora_scale", "device", "dtype", "offload", "vae_tiling", "vae_slicing", "speed",
     "steps", "guidance", "cache", "cache_threshold", "attention_backend", "cpu_threads", "quiet", "memory",
+    "compile", "context_parallel",
 )  # fmt: skip
 AUTO_MEMORY_FIELDS = ("height", "width", "num_frames", "window", "overlap")  # what `--memory auto` plans for
 
@@ -312,6 +313,9 @@ def load_configured_pipeline(options: AnimateOptions, resolved: Any = None) -> L
         from ..pipelines.context_parallel import enable_context_parallel
 
         enable_context_parallel(pipe.transformer, **context_parallel_degrees(options))
+    if options.compile:  # last: the graphs take in the hooks above
+        hooked = speed.cache != "none" or "group_offload" in plan.applied or options.context_parallel != "none"
+        acceleration.compile_blocks(pipe, fullgraph=not hooked)
     main = int(os.environ.get("RANK", "0")) == 0 or options.context_parallel == "none"
     pipe.set_progress_bar_config(disable=options.quiet or not main, desc="denoising")
     info.device = device

@@ -28,6 +28,7 @@ OFFLOAD_MODES = ("none", "model", "sequential")
 CACHE_METHODS = ("none", "first-block", "pab", "faster", "taylorseer")
 TAYLORSEER_INTERVAL = 2  # `--cache taylorseer`: a full transformer pass every 2nd step after the warm-up
 TAYLORSEER_WARMUP = 3  # full passes before the first prediction (diffusers' default `disable_cache_before_step`)
+COMPILE_BACKEND = "inductor"  # `--compile`: torch.compile's default backend (on the CPU it needs a C++ compiler)
 
 
 def place(pipe, device: torch.device, offload: str = "none", keep_on_cpu: tuple[str, ...] = ()) -> None:
@@ -134,6 +135,16 @@ def set_attention_backend(pipe, backend: str | None) -> None:
         pipe.transformer.set_attention_backend(backend)
     except (ValueError, RuntimeError, ImportError) as exc:
         raise InputError(f"attention backend {backend!r} is not usable here: {exc}") from exc
+
+
+def compile_blocks(pipe, fullgraph: bool = True) -> None:
+    """`--compile`: regional `torch.compile` of the transformer blocks (diffusers' `compile_repeated_blocks`, the
+    model's `_repeated_blocks`): every block has the same shapes, so one graph serves all of them and the compile
+    costs one block's, paid on the first step. `fullgraph=False` where hooks run inside the blocks (a step cache,
+    group offload, context parallelism): their Python decisions then break the graph instead of failing it. Output:
+    the eager one to float rounding (2.8e-6 on the tiny model's frames, `tests/unit/pipelines/test_acceleration.py`
+    with the `aot_eager` backend)."""
+    pipe.transformer.compile_repeated_blocks(fullgraph=fullgraph, backend=COMPILE_BACKEND)
 
 
 # ------------------------------------------------------------------------------------------------ speed presets

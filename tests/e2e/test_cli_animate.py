@@ -231,3 +231,24 @@ def test_memory_preset_on_the_cpu_applies_what_it_can_and_records_it(inputs, tin
     assert plan["estimate"]["predicted_peak_gib"] > 0 and plan["estimate"]["peak_stage"] in ("encode", "decode")
     frames, _ = read_video(out)
     assert frames.shape == (9, H, W, 3) and frames.std() > 0
+
+
+def test_compile_with_a_step_cache_gives_the_uncompiled_video(inputs, tiny_models, tmp_path, monkeypatch):
+    """`--compile --speed fast`: the TaylorSeer hooks run inside the compiled blocks (the graph breaks at their
+    decisions instead of failing); the video is the one `--speed fast` gives uncompiled, and the sidecar says it was
+    compiled. `aot_eager` stands in for inductor's C++ build (test_acceleration.py says why)."""
+    import torch
+
+    from dynamictrl.pipelines import acceleration
+
+    monkeypatch.setattr(acceleration, "COMPILE_BACKEND", "aot_eager")
+    plain, compiled = tmp_path / "plain.mp4", tmp_path / "compiled.mp4"
+    common = ("--speed", "fast", "--steps", "6", "--seed", "2", "--cpu-threads", "1")
+    try:
+        assert main(_animate_args(inputs, tiny_models.dynamictrl, plain, *common)) == 0
+        assert main(_animate_args(inputs, tiny_models.dynamictrl, compiled, *common, "--compile")) == 0
+    finally:
+        torch._dynamo.reset()
+    assert json.loads(compiled.with_suffix(".json").read_text())["settings"]["compile"] is True
+    a, b = read_video(plain)[0].astype(int), read_video(compiled)[0].astype(int)
+    assert a.std() > 0 and np.abs(a - b).max() <= 2

@@ -103,6 +103,22 @@ def test_model_cpu_offload_moves_models_in_turn_and_keeps_the_output(tiny_models
     np.testing.assert_array_equal(_generate_small(pipe), plain)
 
 
+def test_compile_compiles_every_block_and_keeps_the_output(tiny_models, monkeypatch):
+    """`--compile` (`compile_blocks`), with dynamo's `aot_eager` backend: the whole tracing (fullgraph: a graph
+    break would fail) without inductor's C++ build (about a minute on this CPU; `--compile` uses inductor)."""
+    monkeypatch.setattr(acceleration, "COMPILE_BACKEND", "aot_eager")
+    plain = _generate_small(load_pipeline(str(tiny_models.dynamictrl))[0])
+    pipe, _ = load_pipeline(str(tiny_models.dynamictrl))
+    try:
+        acceleration.compile_blocks(pipe)
+        blocks = pipe.transformer.transformer_blocks
+        assert all(getattr(block, "_compiled_call_impl", None) is not None for block in blocks)
+        assert pipe.transformer.patch_embed._compiled_call_impl is None  # regional: the blocks only
+        np.testing.assert_allclose(_generate_small(pipe), plain, atol=1e-5)
+    finally:
+        torch._dynamo.reset()
+
+
 def test_vae_options(tiny_models):
     pipe, _ = load_pipeline(str(tiny_models.dynamictrl))
     acceleration.configure_vae(pipe, tiling=True, slicing=False)
