@@ -35,7 +35,8 @@ from peak_rss import PeakRSS  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results" / "memory_model.json"
 SIZES = ((160, 160, 21), (192, 192, 29), (224, 224, 37))  # (height, width, frames)
-FIT_SIZES = ((128, 128, 21), (256, 256, 21))  # where memory.py's coefficients come from (--fit)
+# where memory.py's coefficients come from (--fit): two sizes and, for the per-video term, two more frame counts
+FIT_SIZES = ((128, 128, 21), (256, 256, 21), (128, 128, 53), (192, 192, 45))
 TOLERANCE = 0.15
 
 
@@ -156,21 +157,36 @@ def _child(height: int, width: int, frames: int) -> dict[str, Any]:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def fit() -> dict[str, float]:
-    """memory.py's VAE and runtime coefficients from the two `FIT_SIZES` jobs (two points, two unknowns each):
-    the decode and encode stages alone (less the videos they hold) against channels x chunk pixels, and what the
-    whole job adds to the decode stage against the video size."""
+def _median_run(height: int, width: int, frames: int, repeats: int) -> dict[str, Any]:
+    """One size measured in `repeats` fresh processes: the peak and every stage are the medians over them."""
+    runs = [_child(height, width, frames) for _ in range(repeats)]
+    row = dict(runs[0])
+    row["peak_measured_mib"] = float(np.median([r["peak_measured_mib"] for r in runs]))
+    row["stage_measured_mib"] = {
+        stage: float(np.median([r["stage_measured_mib"][stage] for r in runs]))
+        for stage in runs[0]["stage_measured_mib"]
+    }
+    return row
+
+
+def fit(repeats: int = 3) -> dict[str, float]:
+    """memory.py's VAE and CPU coefficients from the `FIT_SIZES` jobs (least-squares lines; each point the median of
+    `repeats` processes): the decode and encode stages alone (less the videos they hold) against channels x chunk
+    pixels; and `CPU_RUNTIME`, what the whole job adds to the decode stage beyond the `HELD_VIDEOS` − 2 videos the
+    model already counts there, averaged over the points. `gap_free_line` is that gap fitted freely against the
+    video size (`videos`: its slope in float32 videos): a per-video heap term would show there. The points come
+    back under `points`."""
     from dynamictrl.models.configs import SMALL_VAE_CONFIG
-    from dynamictrl.pipelines.memory import CHUNK_FRAMES
+    from dynamictrl.pipelines.memory import CHUNK_FRAMES, HELD_VIDEOS
 
     mib, channels = 2**20, SMALL_VAE_CONFIG["block_out_channels"][0]
-    rows = [_child(*size) for size in FIT_SIZES]
+    rows = [_median_run(*size, repeats) for size in FIT_SIZES]
     x = [channels * CHUNK_FRAMES * r["height"] * r["width"] for r in rows]
     video = [3 * r["frames"] * r["height"] * r["width"] * 4 for r in rows]
 
     def line(ys: list[float], xs: list[float]) -> tuple[float, float]:
-        slope = (ys[1] - ys[0]) / (xs[1] - xs[0])
-        return slope, ys[0] - slope * xs[0]
+        slope, intercept = np.polyfit(np.asarray(xs, dtype=float), np.asarray(ys, dtype=float), 1)
+        return float(slope), float(intercept)
 
     decode = [r["stage_measured_mib"]["decode"] * mib - 2 * v for r, v in zip(rows, video, strict=True)]
     encode = [r["stage_measured_mib"]["encode"] * mib - v for r, v in zip(rows, video, strict=True)]
@@ -178,13 +194,17 @@ def fit() -> dict[str, float]:
         (r["peak_measured_mib"] - r["weights_predicted_mib"] - r["stage_measured_mib"]["decode"]) * mib for r in rows
     ]
     (d_slope, d_fixed), (e_slope, e_fixed), (g_slope, g_fixed) = line(decode, x), line(encode, x), line(gap, video)
+    runtime = float(np.mean([g - (HELD_VIDEOS - 2) * v for g, v in zip(gap, video, strict=True)]))
     return {
         "DECODE_BYTES_PER_CHANNEL": round(d_slope, 1),
         "DECODE_FIXED_MIB": round(d_fixed / mib),
         "ENCODE_BYTES_PER_CHANNEL": round(e_slope, 1),
         "ENCODE_FIXED_MIB": round(e_fixed / mib),
-        "HELD_VIDEOS": round(2 + g_slope, 1),
-        "CPU_RUNTIME_MIB": round(g_fixed / mib),
+        "CPU_RUNTIME_MIB": round(runtime / mib),
+        "gap_free_line": {"videos": round(g_slope, 1), "intercept_mib": round(g_fixed / mib)},
+        "points": [
+            {k: r[k] for k in ("height", "width", "frames", "peak_measured_mib", "stage_measured_mib")} for r in rows
+        ],
     }
 
 
@@ -201,7 +221,7 @@ def main() -> int:
         print(json.dumps(measure(*args.one)))
         return 0
     if args.fit:
-        print(json.dumps(fit(), indent=1))
+        print(json.dumps(fit(args.repeats), indent=1))
         return 0
     rows = []
     for height, width, frames in SIZES:

@@ -29,13 +29,16 @@ stages (prompt encoding, encoding the pose video, one window of denoising, decod
   (tiled like the decode), plus the pose video in float32;
 - **prompt encoding**: T5's weights when it visits the device (its activations are small: 226 tokens).
 
-and on the CPU `CPU_RUNTIME` besides. The coefficients were fitted on this project's 2-core CPU in float32 with
-the `small` configs (models/configs.py), from jobs of 21 frames at 128 and 256 px on one thread
-(`python benchmarks/bench_memory_model.py --fit`, with peaks then sampled every 2 ms); the benchmark checks them at
-three other sizes and frame counts, against the kernel's exact high-water mark (`benchmarks/peak_rss.py`, median
-of three processes). Refitting with that exact mark gave `HELD_VIDEOS` 12.6 and `CPU_RUNTIME` 30 MiB: both fit jobs
-have 21 frames, so the per-video term is poorly determined, and those values over-predict the published H20 peaks
-by up to 15% (`tests/unit/pipelines/test_memory.py`); the coefficients below were kept.
+and on the CPU `CPU_RUNTIME` besides. The VAE coefficients were fitted on this project's 2-core CPU in float32
+with the `small` configs (models/configs.py), from jobs of 21 frames at 128 and 256 px on one thread, with peaks
+then sampled every 2 ms. `CPU_RUNTIME` was refitted against the kernel's exact high-water mark
+(`benchmarks/peak_rss.py`): `python benchmarks/bench_memory_model.py --fit`, the median of three processes at each
+of four sizes (128² and 256² at 21 frames, 128²×53, 192²×45), gives what a whole job adds to its decode stage as
+117–220 MiB beyond the videos the model already counts, 168 MiB on average, with no trend in the video's size (a
+free line through it slopes the wrong way, −3.3 videos; the same job's peak varies by up to 15% from process to
+process). An earlier refit from two 21-frame jobs alone had put 12.6 videos there, which over-predicts the
+published H20 peaks by up to 15% (`tests/unit/pipelines/test_memory.py`); the GPU terms were kept. The benchmark
+checks the model at three other sizes and frame counts (median of three processes).
 `TOKEN_BYTES` comes from a transformer call alone (3 heads x 64 at 3,120 tokens); at 6 heads it measured about
 1.8x more (the CPU attention kernel's buffers grow with the heads), so where the transformer sets the peak
 (not in these jobs: the VAE does, as for the 5B model) the model is less certain. The full-size
@@ -66,7 +69,7 @@ ENCODE_BYTES_PER_CHANNEL = 32.1  # float32 bytes per input pixel of an encoded c
 ENCODE_FIXED = 77 * 2**20  # float32 working memory of an encode that does not grow with its size
 HELD_VIDEOS = 4.6  # float32 video-sized tensors alive at the decode's peak (decoded chunks + their concatenation:
 #                    2; the pipeline's pose-video copies and what the CPU heap keeps of them: the rest)
-CPU_RUNTIME = 123 * 2**20  # a CPU job's memory beyond tensors it holds (heap kept from earlier stages, threads)
+CPU_RUNTIME = 168 * 2**20  # a CPU job's memory beyond tensors it holds (heap kept from earlier stages, threads)
 CHUNK_FRAMES = 8  # diffusers' CogVideoX VAE encodes 8 frames and decodes 2 latent frames (8 frames) at a time
 AUTO_HEADROOM = 0.9  # `auto` plans for 90% of the free memory
 
