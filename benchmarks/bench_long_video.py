@@ -18,6 +18,10 @@ Per strategy, over all samples:
 - **drift**: PSNR to the ground truth per frame quarter of frames 1..F-1; last quarter minus first. Issue 11: within
   1 dB.
 
+Beside them, two baselines that generate nothing (`baselines`): the reference copied to every frame, and the ground
+truth through the VAE. Their drift is what the sequences themselves do: the further the motion takes the character
+from the reference, the lower any output's PSNR, before a generation strategy adds its own.
+
     python benchmarks/bench_long_video.py                 # the bundled small model, 3 samples, about 3 minutes
 """
 
@@ -104,6 +108,12 @@ def psnr_quarters(video: np.ndarray, truth: np.ndarray) -> list[float]:
     return [float(10 * np.log10(1.0 / q.mean())) for q in np.array_split(per_frame, 4)]
 
 
+def _quarters_summary(per_sample: list[list[float]]) -> dict[str, Any]:
+    """Mean PSNR per quarter over samples, and the drift (last quarter minus first)."""
+    quarters = np.mean(per_sample, axis=0)
+    return {"psnr_quarters_db": [float(q) for q in quarters], "drift_db": float(quarters[-1] - quarters[0])}
+
+
 def generate(pipe: Any, info: Any, sample: Any, strategy: str, args: argparse.Namespace) -> np.ndarray:
     """uint8 `[F, H, W, 3]` of `strategy` for one sample (seed `args.seed`)."""
     import torch
@@ -179,6 +189,16 @@ def main() -> int:
     results: dict[str, Any] = {}
     started = time.perf_counter()
     reconstructions = {id(sample): vae_reconstruction(pipe, sample.frames) for sample in samples}
+    baselines = {
+        name: _quarters_summary([psnr_quarters(make(sample), sample.frames) for sample in samples])
+        for name, make in (
+            ("copy_reference", lambda sample: np.repeat(sample.frames[:1], len(sample.frames), axis=0)),
+            ("vae_reconstruction", lambda sample: reconstructions[id(sample)]),
+        )
+    }
+    for name, summary in baselines.items():
+        quarters = ", ".join(f"{q:.2f}" for q in summary["psnr_quarters_db"])
+        print(f"baseline {name}: PSNR by quarter {quarters} dB (drift {summary['drift_db']:+.2f})", flush=True)
     for strategy in strategies:
         where = borders(strategy, args.frames, args.window, args.overlap)
         rows = []
@@ -233,6 +253,7 @@ def main() -> int:
             "machine": {"platform": platform.platform(), "torch": torch.__version__, "threads": args.threads},
             "seconds": time.perf_counter() - started,
             "strategies": results,
+            "baselines": baselines,
             "method": __doc__.split("\n\n", 1)[1],
         },
     )
