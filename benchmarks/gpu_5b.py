@@ -18,11 +18,10 @@ dict minus the PadaLN, `assign=True`, so no copy):
   half), counted by hooks on each block's `attn1.to_q` and `ff`.
 - `dynamictrl+fp8_layerwise_casting`: `enable_layerwise_casting(float8_e4m3fn storage, bf16 compute)`.
 - `dynamictrl+group_offload`: `enable_group_offload(block_level, num_blocks_per_group=1, use_stream=True)`, CPU
-  offload. Expected to fail as the model stands: the control chain calls `block.control_norm1.step` before
-  `block(...)`, outside the block's offload hook, so block i's PadaLN is still on the CPU. If it fails,
-  `+group_offload_leaf` (leaf_level, use_stream=True: what `--memory 16gb` uses), then `+group_offload_leaf_sync`
-  (no stream) are tried, and at the very end `stock+group_offload` (block_level, streams) shows what block-level
-  offload costs once it works.
+  offload: what `--memory 16gb` uses (each block advances the PadaLN chain inside its own forward, so the block's
+  hook onloads `control_norm1` too). If it fails all the same, `+group_offload_leaf` (leaf_level, use_stream=True),
+  then `+group_offload_leaf_sync` (no stream) are tried, and at the very end `stock+group_offload` (block_level,
+  streams) shows what block-level offload costs the stock model.
 - `dynamictrl+compile`, `stock+compile`: regional `torch.compile` of each transformer block
   (`compile_repeated_blocks(fullgraph=True)` where the model has `_repeated_blocks`, else `block.compile()` on each
   block); time per step after warm-up, compile time (first step minus an eager step) apart. Last, each started

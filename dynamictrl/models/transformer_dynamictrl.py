@@ -178,8 +178,13 @@ class DynamiCtrlAttnProcessor:
 class DynamiCtrlBlock(CogVideoXBlock):
     """A stock CogVideoX block plus `control_norm1`; pose tokens enter through the attention input.
 
-    `forward` takes the already modulated pose tokens `ĉ_i` of this block (computed by the model's control chain)
-    and returns the stock `(hidden_states, encoder_hidden_states)` pair, so diffusers' block hooks apply.
+    `forward` advances the control chain itself: given the control stream `c_i [B_pose, N, D]` and the pose batch's
+    time embedding, it computes this block's pose tokens `ĉ_i` and the next stream with `control_norm1.step` and
+    returns `(hidden_states, encoder_hidden_states, c_{i+1})`. The PadaLN step thus runs inside the block's own
+    forward, so hooks on the block cover its weights too (diffusers' block-level group offload onloads them with the
+    block). Without a control stream it returns the stock pair. Diffusers' block hooks read outputs 0 and 1 (the
+    registry below); a hook that skips the block returns the pair (or zeros, TaylorSeer's inactive blocks), and the
+    model then keeps the stream it had. `pose_hidden_states`: already modulated pose tokens instead of a stream.
     """
 
     def __init__(
@@ -226,10 +231,20 @@ class DynamiCtrlBlock(CogVideoXBlock):
         image_rotary_emb: tuple[torch.Tensor, torch.Tensor] | None = None,
         attention_kwargs: dict[str, Any] | None = None,
         pose_hidden_states: torch.Tensor | None = None,
-    ) -> tuple[torch.Tensor, torch.Tensor]:
+        control: torch.Tensor | None = None,
+        control_temb: torch.Tensor | None = None,
+    ) -> tuple[torch.Tensor, ...]:
+        next_control = None
+        if control is not None:
+            pose_hidden_states, next_control = self.control_norm1.step(control, control_temb)
         if pose_hidden_states is not None:
             attention_kwargs = {**(attention_kwargs or {}), "pose_hidden_states": pose_hidden_states}
-        return super().forward(hidden_states, encoder_hidden_states, temb, image_rotary_emb, attention_kwargs)
+        hidden_states, encoder_hidden_states = super().forward(
+            hidden_states, encoder_hidden_states, temb, image_rotary_emb, attention_kwargs
+        )
+        if next_control is None:
+            return hidden_states, encoder_hidden_states
+        return hidden_states, encoder_hidden_states, next_control
 
 
 TransformerBlockRegistry.register(
@@ -266,21 +281,22 @@ class DynamiCtrlTransformer(CogVideoXTransformer3DModel):
     # the sequence is split on entry to the first block, after the patch embedding; each rank holds a shard of the
     # text tokens [B, L/P, D] and a shard of the video tokens [B, N/P, D], the ring / Ulysses attention backend sees
     # the keys of all ranks (their order does not matter: no mask), and the output of `proj_out` is gathered back to
-    # [B, N, C] before `_unpatchify`. The RoPE tables `(cos, sin)` [N, head_dim] and the PadaLN pose tokens
-    # [B_pose, N, D] reach every block at full length (the control chain runs unsplit, it is cheap), so every block
-    # cuts the rows of its own video shard. Text and video token counts must each divide by the degree. The plan
+    # [B, N, C] before `_unpatchify`. The control stream [B_pose, N, D] is split on entry to the first block like the
+    # video tokens and stays split (PadaLN is per token, and each block passes its shard on); the RoPE tables
+    # `(cos, sin)` [N, head_dim] reach every block at full length, so every block cuts the rows of its own video
+    # shard. Text and video token counts must each divide by the degree. The plan
     # format: diffusers/models/_modeling_parallel.py, hooks/context_parallel.py.
     _cp_plan = {
         "transformer_blocks.0": {
             "hidden_states": ContextParallelInput(split_dim=1, expected_dims=3),
             "encoder_hidden_states": ContextParallelInput(split_dim=1, expected_dims=3),
+            "control": ContextParallelInput(split_dim=1, expected_dims=3),  # the stream stays split block to block
         },
         "transformer_blocks.*": {
             "image_rotary_emb": [
                 ContextParallelInput(split_dim=0, expected_dims=2),
                 ContextParallelInput(split_dim=0, expected_dims=2),
             ],
-            "pose_hidden_states": ContextParallelInput(split_dim=1, expected_dims=3),
         },
         "proj_out": ContextParallelOutput(gather_dim=1, expected_dims=3),
     }
@@ -449,30 +465,27 @@ class DynamiCtrlTransformer(CogVideoXTransformer3DModel):
                 hidden_states = hidden_states + control.repeat(batch_size // pose_batch, 1, 1)
                 control = control_emb = None
 
-        # 4. Blocks; the control chain advances alongside at the pose batch size.
+        # 4. Blocks; each advances the control chain (at the pose batch size) inside its own forward.
         checkpointing = torch.is_grad_enabled() and self.gradient_checkpointing
         for block in self.transformer_blocks:
-            pose_tokens = None
-            if control is not None:
-                if checkpointing:
-                    pose_tokens, control = self._gradient_checkpointing_func(
-                        block.control_norm1.step, control, control_emb
-                    )
-                else:
-                    pose_tokens, control = block.control_norm1.step(control, control_emb)
             if checkpointing:
-                hidden_states, encoder_hidden_states = self._gradient_checkpointing_func(
-                    block, hidden_states, encoder_hidden_states, emb, image_rotary_emb, attention_kwargs, pose_tokens
-                )
+                outputs = self._gradient_checkpointing_func(
+                    block, hidden_states, encoder_hidden_states, emb, image_rotary_emb, attention_kwargs, None,
+                    control, control_emb,
+                )  # fmt: skip
             else:
-                hidden_states, encoder_hidden_states = block(
+                outputs = block(
                     hidden_states=hidden_states,
                     encoder_hidden_states=encoder_hidden_states,
                     temb=emb,
                     image_rotary_emb=image_rotary_emb,
                     attention_kwargs=attention_kwargs,
-                    pose_hidden_states=pose_tokens,
+                    control=control,
+                    control_temb=control_emb,
                 )
+            hidden_states, encoder_hidden_states = outputs[0], outputs[1]
+            if control is not None and len(outputs) > 2 and outputs[2] is not None:
+                control = outputs[2]  # a hook that skipped the block (a step cache) leaves the stream as it was
 
         # 5. Output head and unpatchify, as stock (the published code normalises [text; video] jointly, which is the
         # same per-token LayerNorm).

@@ -8,8 +8,8 @@ A preset is a set of diffusers mechanisms, each applied only where it can work; 
 | `80gb` | encodes, then leaves the GPU | run dtype | resident | whole frames |
 | `40gb` | encodes, then leaves the GPU | run dtype | resident | tiled |
 | `24gb` | encodes, then leaves the GPU | float8 storage (`enable_layerwise_casting`) | resident | tiled |
-| `16gb` | encodes, then leaves the GPU | run dtype | leaf-level group offload, CUDA streams | tiled |
-| `12gb` | encodes, then leaves the GPU | float8 storage | leaf-level group offload, CUDA streams | tiled |
+| `16gb` | encodes, then leaves the GPU | run dtype | block-level group offload, CUDA streams | tiled |
+| `12gb` | encodes, then leaves the GPU | float8 storage | block-level group offload, CUDA streams | tiled |
 
 `auto` predicts the peak of every preset with `estimate_peak` and takes the first (from `80gb` down) that fits in
 90% of the device's free memory (the CPU: available RAM). The estimate, and what was applied or skipped, go to the
@@ -81,7 +81,7 @@ class MemoryPreset:
     name: str  # the device memory it is designed for, e.g. "24gb"
     free_text_encoder: bool = False  # T5 encodes the prompt on the accelerator, then goes back to the CPU
     fp8_transformer: bool = False  # transformer weights stored in float8_e4m3fn, computed in the run dtype
-    group_offload: bool = False  # transformer layers stream from the CPU (diffusers' leaf-level group offload)
+    group_offload: bool = False  # transformer blocks stream from the CPU (diffusers' block-level group offload)
     vae_tiling: bool | None = None  # None: the --no-vae-tiling flag decides
     description: str = ""
 
@@ -98,7 +98,7 @@ MEMORY_PRESETS: dict[str, MemoryPreset] = {
         ),
         MemoryPreset(
             "16gb", free_text_encoder=True, group_offload=True, vae_tiling=True,
-            description="40gb + transformer group offload (leaf level)",
+            description="40gb + transformer group offload (block level, one block at a time)",
         ),
         MemoryPreset(
             "12gb", free_text_encoder=True, fp8_transformer=True, group_offload=True, vae_tiling=True,
@@ -248,7 +248,7 @@ def estimate_peak(
     transformer = sizes.transformer_params * per_param_tf
     if chosen.group_offload and on_gpu:
         transformer = (sizes.transformer_params - sizes.transformer_block_params * sizes.num_layers) * dtype_bytes
-        # leaf level keeps the running layer and the prefetched one: counted as two blocks, on the safe side
+        # block level with streams keeps the running block and the prefetched one
         transformer += 2 * sizes.transformer_block_params * per_param_tf
     if chosen.fp8_transformer:  # one layer at a time is up-cast: the largest, a feed-forward projection (~1/3 block)
         transformer += sizes.transformer_block_params * dtype_bytes // 3
@@ -384,10 +384,11 @@ def kept_on_cpu(plan: AppliedMemory) -> tuple[str, ...]:
 
 def apply_memory(pipe, plan: AppliedMemory, device: torch.device, dtype: torch.dtype) -> None:
     """Set up `pipe` (loaded, still on the CPU) as `plan` says, before it is placed on `device`: float8 weight
-    storage, leaf-level group offload with CUDA streams (block level would leave each block's PadaLN on the CPU:
-    the model runs `control_norm1` before the block's forward, outside its hook; `benchmarks/gpu_5b.py`); T5 stays
-    on the CPU between prompts (`encode_prompts` brings it over). Place the rest with
-    `acceleration.place(..., keep_on_cpu=kept_on_cpu(plan))`."""
+    storage; block-level group offload with CUDA streams, one block per group, the next one prefetched while the
+    current one runs (each block advances the PadaLN chain inside its own forward, so its hook onloads
+    `control_norm1` with it: `tests/unit/models/test_transformer_dynamictrl.py` checks that every block's module
+    runs inside its block's forward); T5 stays on the CPU between prompts (`encode_prompts` brings it over). Place
+    the rest with `acceleration.place(..., keep_on_cpu=kept_on_cpu(plan))`."""
     import torch
 
     if "fp8_transformer" in plan.applied:
@@ -396,7 +397,8 @@ def apply_memory(pipe, plan: AppliedMemory, device: torch.device, dtype: torch.d
         pipe.transformer.enable_group_offload(
             onload_device=device,
             offload_device=torch.device("cpu"),
-            offload_type="leaf_level",  # block level would miss control_norm1, which runs before its block's forward
+            offload_type="block_level",
+            num_blocks_per_group=1,  # diffusers' streams need one block per group
             use_stream=True,
         )
     if kept_on_cpu(plan):

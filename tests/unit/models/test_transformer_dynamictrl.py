@@ -92,6 +92,50 @@ def test_control_chain_runs_once_per_step_for_both_guidance_branches(reference_m
     assert batches == [1] * model.config.num_layers
 
 
+def test_every_module_of_a_block_runs_inside_that_blocks_forward(reference_model, inputs):
+    """What diffusers' block-level group offload relies on (`--memory 16gb`): its hook sits on each block's forward
+    and brings the block's weights to the GPU there, so a module of block i that ran outside block i's forward would
+    find its weights still on the CPU. The PadaLN step (`control_norm1`) runs inside (before, the model called it
+    ahead of the block, and only leaf-level offload was safe)."""
+    model, _ = reference_model
+    running: list[int] = []
+    ran: list[tuple[int, str, int | None]] = []
+    handles = []
+
+    def leave(_module, _args, _output) -> None:  # returns None: the block's output is kept
+        running.pop()
+
+    for i, block in enumerate(model.transformer_blocks):
+        handles.append(block.register_forward_pre_hook(lambda _m, _a, i=i: running.append(i)))
+        handles.append(block.register_forward_hook(leave))
+        for name, module in block.named_modules():
+            if module is not block:
+                hook = lambda _m, _a, i=i, name=name: ran.append((i, name, running[-1] if running else None))  # noqa: E731
+                handles.append(module.register_forward_pre_hook(hook))
+    try:
+        _forward(model, inputs)
+    finally:
+        for handle in handles:
+            handle.remove()
+    outside = [(i, name) for i, name, inside in ran if inside != i]
+    assert not outside, outside[:5]
+    assert {i for i, name, _ in ran if name.startswith("control_norm1")} == set(range(model.config.num_layers))
+
+
+def test_block_level_group_offload_keeps_the_numbers(reference_tiny, inputs):
+    """diffusers' block-level group offload on the CPU (onload = offload device: the hooks run, nothing moves), with
+    the blocks' three outputs (hidden, text, next control stream) passing through its hooks."""
+    model = DynamiCtrlTransformer.from_pretrained(reference_tiny / "transformer").eval()
+    plain = _forward(model, inputs)
+    model.enable_group_offload(
+        onload_device=torch.device("cpu"),
+        offload_device=torch.device("cpu"),
+        offload_type="block_level",
+        num_blocks_per_group=1,
+    )
+    torch.testing.assert_close(_forward(model, inputs), plain, rtol=0, atol=0)
+
+
 def test_plain_cogvideox_checkpoint_is_refused(tiny_models):
     with pytest.raises(CheckpointError, match="control_norm1"):
         DynamiCtrlTransformer.from_pretrained(tiny_models.base / "transformer")
