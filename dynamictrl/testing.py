@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import random
 import shutil
+import socket
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -462,3 +463,26 @@ def write_tiny_small_model(folder: str | Path, seed: int = 0, captions: list[str
             },
         )
     return folder
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on now (for a test's process group or server)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def write_animate_inputs(folder: str | Path, height: int, width: int, frames: int = 9) -> None:
+    """`person.png` (seeded noise) and `pose.mp4` (a red bar moving right, 8 fps) in `folder`: an animate job's
+    inputs of `height`×`width`."""
+    import numpy as np
+
+    from .io.media import save_image, write_video
+
+    folder = Path(folder)
+    rng = np.random.default_rng(0)
+    save_image(folder / "person.png", rng.integers(0, 256, (height, width, 3), dtype=np.uint8))
+    pose = np.zeros((frames, height, width, 3), dtype=np.uint8)
+    for i, frame in enumerate(pose):
+        frame[10:50, 5 + 5 * i : 15 + 5 * i] = (255, 0, 0)
+    write_video(folder / "pose.mp4", pose, fps=8)

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+
+from dynamictrl.testing import free_port
 
 MAX_UPLOAD_MB = 1.0  # tiny, so that a test can go over it; the bundled example (a 0.8 MB photo) fits
 
@@ -20,12 +21,6 @@ MAX_UPLOAD_MB = 1.0  # tiny, so that a test can go over it; the bundled example 
 def _chromium() -> str | None:
     found = os.environ.get("DYNAMICTRL_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
     return found if found and Path(found).is_file() else None
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="session")
@@ -53,7 +48,7 @@ def app(browser, tmp_path_factory):
         AppOptions(device="cpu"), max_upload_mb=MAX_UPLOAD_MB, temp_root=tmp_path_factory.mktemp("app")
     )
     demo = build(studio)
-    port = _free_port()
+    port = free_port()
     launch(demo, studio, host="127.0.0.1", port=port, prevent_thread_lock=True, quiet=True)
     yield SimpleNamespace(url=f"http://127.0.0.1:{port}/", studio=studio)
     demo.close()

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -18,26 +17,12 @@ from pathlib import Path
 import numpy as np
 
 from dynamictrl.cli import main
-from dynamictrl.io.media import read_video, save_image, write_video
+from dynamictrl.io.media import read_video
+from dynamictrl.testing import free_port, write_animate_inputs
 
 ROOT = Path(__file__).resolve().parents[2]
 ENV = {"HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1", "TQDM_DISABLE": "1"}
 H, W = 64, 96
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _inputs(folder: Path) -> None:
-    rng = np.random.default_rng(0)
-    save_image(folder / "person.png", rng.integers(0, 256, (H, W, 3), dtype=np.uint8))
-    pose = np.zeros((9, H, W, 3), dtype=np.uint8)
-    for i, frame in enumerate(pose):
-        frame[10:50, 5 + 5 * i : 15 + 5 * i] = (255, 0, 0)
-    write_video(folder / "pose.mp4", pose, fps=8)
 
 
 def _animate_args(model: Path, out: str) -> list[str]:
@@ -49,9 +34,9 @@ def _animate_args(model: Path, out: str) -> list[str]:
 
 
 def test_two_processes_split_one_video_and_match_one_process(tiny_models, tmp_path, monkeypatch, capsys):
-    _inputs(tmp_path)
+    write_animate_inputs(tmp_path, H, W)
     launch = [sys.executable, "-m", "accelerate.commands.launch", "--config_file"]
-    launch += [str(ROOT / "configs" / "accelerate" / "cpu_2proc.yaml"), "--main_process_port", str(_free_port())]
+    launch += [str(ROOT / "configs" / "accelerate" / "cpu_2proc.yaml"), "--main_process_port", str(free_port())]
     command = [*launch, "-m", "dynamictrl", "-q", *_animate_args(tiny_models.dynamictrl, "out/split.mp4")]
     command += ["--context-parallel", "ulysses"]
     split = subprocess.run(
@@ -79,7 +64,7 @@ def test_two_processes_split_one_video_and_match_one_process(tiny_models, tmp_pa
 
 
 def test_one_process_is_refused_in_one_line_before_loading(tiny_models, tmp_path, monkeypatch, capsys):
-    _inputs(tmp_path)
+    write_animate_inputs(tmp_path, H, W)
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("WORLD_SIZE", raising=False)
     code = main(["-q", *_animate_args(tiny_models.dynamictrl, "out/a.mp4"), "--context-parallel", "ulysses"])

@@ -8,25 +8,17 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
-
 from dynamictrl.cli import main
-from dynamictrl.io.media import probe_video, save_image, write_video
+from dynamictrl.io.media import probe_video
+from dynamictrl.testing import free_port, write_animate_inputs
 
 ROOT = Path(__file__).resolve().parents[2]
 ENV = {"HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1", "TQDM_DISABLE": "1"}
 H, W = 64, 96
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _run(command: list[str], cwd: Path) -> subprocess.CompletedProcess:
@@ -34,12 +26,7 @@ def _run(command: list[str], cwd: Path) -> subprocess.CompletedProcess:
 
 
 def test_two_processes_write_every_output_once_and_a_rerun_skips_them(tiny_models, tmp_path, monkeypatch, capsys):
-    rng = np.random.default_rng(0)
-    save_image(tmp_path / "person.png", rng.integers(0, 256, (H, W, 3), dtype=np.uint8))
-    pose = np.zeros((9, H, W, 3), dtype=np.uint8)
-    for i, frame in enumerate(pose):
-        frame[10:50, 5 + 5 * i : 15 + 5 * i] = (255, 0, 0)
-    write_video(tmp_path / "pose.mp4", pose, fps=8)
+    write_animate_inputs(tmp_path, H, W)
     lines = [
         {"image": "person.png", "pose_video": "pose.mp4", "prompt": "a dancer in red", "seed": seed,
          "out": f"out/job{i}.mp4"}
@@ -51,7 +38,7 @@ def test_two_processes_write_every_output_once_and_a_rerun_skips_them(tiny_model
         "--frames", "9", "--height", str(H), "--width", str(W), "--steps", "2", "--fps", "8", "--cpu-threads", "1",
     ]  # fmt: skip
     launch = [sys.executable, "-m", "accelerate.commands.launch", "--config_file"]
-    launch += [str(ROOT / "configs" / "accelerate" / "cpu_2proc.yaml"), "--main_process_port", str(_free_port())]
+    launch += [str(ROOT / "configs" / "accelerate" / "cpu_2proc.yaml"), "--main_process_port", str(free_port())]
 
     first = _run([*launch, *common], tmp_path)
     assert first.returncode == 0, first.stderr[-3000:]

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 import torch
+
+from dynamictrl.testing import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 ENV = {"HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1", "TQDM_DISABLE": "1"}
@@ -52,12 +53,6 @@ def test_train_and_a_bad_config(tiny_models, tmp_path):
     bad = _cli("train", config, "--frames", "12", cwd=tmp_path)
     assert bad.returncode == 1 and bad.stderr.strip().startswith("error: frames must be 4k+1")
     assert len(bad.stderr.strip().splitlines()) == 1
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _weights(folder: Path) -> dict[str, torch.Tensor]:
@@ -126,7 +121,7 @@ def test_two_cpu_processes_train_as_one_with_the_same_global_batch(backend, one_
         config = root / f"{backend}.yaml"
         config.write_text(json.dumps({**settings, "output_dir": str(out), "batch_size": 1, **overrides}))
         done = subprocess.run(
-            [*launch, "--main_process_port", str(_free_port()), "-m", "dynamictrl", "-q", "train", str(config)],
+            [*launch, "--main_process_port", str(free_port()), "-m", "dynamictrl", "-q", "train", str(config)],
             cwd=root,
             env={**os.environ, **ENV},
             capture_output=True,

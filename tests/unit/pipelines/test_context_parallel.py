@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -27,7 +26,7 @@ import torch
 
 from dynamictrl.errors import InputError
 from dynamictrl.pipelines import context_parallel as cp
-from dynamictrl.testing import build_tiny_transformer
+from dynamictrl.testing import build_tiny_transformer, free_port
 
 WORLD = 2
 # Latent [B, F, C, H, W] = [2, 4, 32, 8, 8]: 2·4·4 = 32 video tokens, 32 text tokens (tiny max_text_seq_length).
@@ -129,14 +128,8 @@ def _worker(out_path: str) -> None:
     Path(out_path).write_text(json.dumps(result))
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_ring_and_ulysses_match_single_process_forward(tmp_path):
-    port = _free_port()
+    port = free_port()
     procs = []
     for rank in range(WORLD):
         env = {
