@@ -184,7 +184,7 @@ class DynamiCtrlBlock(CogVideoXBlock):
     forward, so hooks on the block cover its weights too (diffusers' block-level group offload onloads them with the
     block). Without a control stream it returns the stock pair. Diffusers' block hooks read outputs 0 and 1 (the
     registry below); a hook that skips the block returns the pair (or zeros, TaylorSeer's inactive blocks), and the
-    model then keeps the stream it had. `pose_hidden_states`: already modulated pose tokens instead of a stream.
+    model then keeps the stream it had.
     """
 
     def __init__(
@@ -230,15 +230,13 @@ class DynamiCtrlBlock(CogVideoXBlock):
         temb: torch.Tensor,
         image_rotary_emb: tuple[torch.Tensor, torch.Tensor] | None = None,
         attention_kwargs: dict[str, Any] | None = None,
-        pose_hidden_states: torch.Tensor | None = None,
         control: torch.Tensor | None = None,
         control_temb: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, ...]:
         next_control = None
         if control is not None:
-            pose_hidden_states, next_control = self.control_norm1.step(control, control_temb)
-        if pose_hidden_states is not None:
-            attention_kwargs = {**(attention_kwargs or {}), "pose_hidden_states": pose_hidden_states}
+            pose_tokens, next_control = self.control_norm1.step(control, control_temb)
+            attention_kwargs = {**(attention_kwargs or {}), "pose_hidden_states": pose_tokens}
         hidden_states, encoder_hidden_states = super().forward(
             hidden_states, encoder_hidden_states, temb, image_rotary_emb, attention_kwargs
         )
@@ -470,8 +468,8 @@ class DynamiCtrlTransformer(CogVideoXTransformer3DModel):
         for block in self.transformer_blocks:
             if checkpointing:
                 outputs = self._gradient_checkpointing_func(
-                    block, hidden_states, encoder_hidden_states, emb, image_rotary_emb, attention_kwargs, None,
-                    control, control_emb,
+                    block, hidden_states, encoder_hidden_states, emb, image_rotary_emb, attention_kwargs, control,
+                    control_emb,
                 )  # fmt: skip
             else:
                 outputs = block(

@@ -94,9 +94,8 @@ def video_token_count(transformer: Any, latent_frames: int, latent_height: int, 
 
 
 def degrees(mode: str, processes: int) -> dict[str, int]:
-    """`--context-parallel MODE` over `processes` processes → `ring_degree` / `ulysses_degree` keyword arguments."""
-    if mode not in CONTEXT_PARALLEL_MODES:
-        raise InputError(f"--context-parallel must be one of {', '.join(CONTEXT_PARALLEL_MODES)}, got {mode!r}")
+    """`--context-parallel MODE` (one of `CONTEXT_PARALLEL_MODES`, checked by the option) over `processes`
+    processes → `ring_degree` / `ulysses_degree` keyword arguments."""
     if mode == "none":
         return {}
     return {f"{mode}_degree": processes}
