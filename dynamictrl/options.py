@@ -25,6 +25,7 @@ from .errors import InputError
 from .io.devices import DTYPES, parse_device
 from .io.hub import BASE_MODEL, DEFAULT_MODEL, KNOWN_MODELS, model_names
 from .models.geometry import (
+    DECODE_ALIGNMENTS,
     LONG_VIDEO_STRATEGIES,
     MIN_WINDOW_FRAMES,
     TEMPORAL_COMPRESSION,
@@ -286,6 +287,16 @@ _DECLARED = [
         GEN,
         default="windows",
         choices=LONG_VIDEO_STRATEGIES,
+    ),
+    Option(
+        "decode_alignment",
+        "--decode-alignment",
+        str,
+        "aligned: frame t of the video follows pose t; published: decode as the published code does (for "
+        "8k+5 frames it holds the reference for 4 frames and shows every later pose 3 frames late)",
+        GEN,
+        default="aligned",
+        choices=DECODE_ALIGNMENTS,
     ),
     # memory and speed
     Option("device", "--device", str, "auto, cpu, cuda or cuda:N", MEM, default="auto", check=device_name),
@@ -596,6 +607,7 @@ class AnimateOptions(PoseStageOptions):
     window: int = use("window")
     overlap: int | None = use("overlap")  # None: about a quarter of the window, set by check()
     long_video: str = use("long_video")
+    decode_alignment: str = use("decode_alignment")
     device: str = use("device")
     cpu_threads: int | None = use("cpu_threads")
     dtype: str = use("dtype")

@@ -461,6 +461,7 @@ def generation_kwargs(options: AnimateOptions, model: LoadedModel) -> dict[str, 
         "window_frames": options.window,
         "overlap_frames": options.overlap,
         "long_video": options.long_video,
+        "decode_alignment": options.decode_alignment,
     }
 
 

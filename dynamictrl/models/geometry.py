@@ -87,3 +87,19 @@ def default_overlap_frames(window_frames: int, temporal_compression: int = TEMPO
 
 MIN_WINDOW_FRAMES = 9  # the reference slot and 3 video latents: the least that leaves a stride beside an overlap
 LONG_VIDEO_STRATEGIES = ("windows", "chain")  # clips beyond one window: fused overlapping windows, or chained segments
+
+# How latent frames become pixel frames. diffusers' CogVideoX VAE decodes latent frames two at a time, and only a first
+# chunk of odd length (three latents) decodes its first latent, which encodes frame 0 alone, as one frame. An even
+# count (8k + 5 frames: 21, 37) is decoded pair by pair from the start: latent 0 gives four frames, so every later
+# frame comes three frames late and the last three poses are cut. The published pipeline decodes so (its fixture
+# decodes 4 latents to 16 frames and keeps the first 13). `aligned` gives an even count a copy of its last latent, so
+# that the decode chunks match the encoder's, and drops the four frames decoded from the copy.
+DECODE_ALIGNMENTS = ("aligned", "published")
+
+
+def decode_padding(latent_frames: int, alignment: str = "aligned") -> int:
+    """Latent frames to append before decoding `latent_frames` so frame t of the output is frame t of the video:
+    1 for an even count when `aligned`, else 0."""
+    if alignment not in DECODE_ALIGNMENTS:
+        raise InputError(f"decode alignment must be one of {', '.join(DECODE_ALIGNMENTS)}, got {alignment!r}")
+    return int(alignment == "aligned" and latent_frames > 1 and latent_frames % 2 == 0)

@@ -9,6 +9,9 @@ factor, the published image-latent scale, CogVideoX DPM scheduler, ofs 2.0.
 Beyond the published code:
 - every `num_frames = 4k + 1` works: for odd latent counts the pose latents are padded at the front the way the
   noise is (the published code only runs 8k + 5), and exactly `num_frames` frames come back;
+- frame t of the output is frame t of the video (`decode_alignment="aligned"`, `models.geometry.decode_padding`):
+  the published code decodes the even latent counts it runs pair by pair, which holds the reference for four
+  frames, delays every later frame by three and cuts the last three poses; `"published"` decodes so, for parity;
 - batches of prompts/images/poses and `num_videos_per_prompt > 1` work and every video is returned;
 - the pose video is validated (type, length, size, range) with errors that say how to fix it;
 - the pose is passed to the transformer once for both guidance branches, so its PadaLN chain runs at half batch;
@@ -36,7 +39,13 @@ from diffusers.utils.torch_utils import randn_tensor
 
 from ..defaults import PUBLISHED
 from ..errors import InputError
-from ..models.geometry import default_overlap_frames, validate_num_frames, validate_size
+from ..models.geometry import (
+    DECODE_ALIGNMENTS,
+    decode_padding,
+    default_overlap_frames,
+    validate_num_frames,
+    validate_size,
+)
 from ..models.transformer_dynamictrl import DynamiCtrlTransformer
 from . import windowing
 from .acceleration import GuidanceSchedule
@@ -212,6 +221,22 @@ class DynamiCtrlPipeline(CogVideoXImageToVideoPipeline):
         if override is not None:
             return float(override)
         return 1.0 if self.vae.config.invert_scale_latents else float(self.vae_scaling_factor_image)
+
+    def decode_latents(self, latents: torch.Tensor, alignment: str = "aligned") -> torch.Tensor:
+        """Denoised latents `[B, f, 16, h, w]` (× scaling factor) → frames `[B, 3, F, H, W]` in [-1, 1].
+
+        `aligned`: F = 4(f − 1) + 1 and frame t is the video's frame t; an even f gets a copy of its last latent
+        appended first and loses the four frames decoded from it (`models.geometry.decode_padding`: the VAE's decoder
+        is causal in time, so earlier frames do not see the copy; only the GroupNorm statistics of the last chunk do).
+        `published`: the VAE's own pair-by-pair decode, F = 4f for an even f, as the published pipeline decodes.
+        """
+        extra = decode_padding(latents.shape[1], alignment)
+        if extra:
+            latents = torch.cat([latents, latents[:, -1:].expand(-1, extra, -1, -1, -1)], dim=1)
+        frames = super().decode_latents(latents)
+        if extra:
+            frames = frames[:, :, : -extra * self.vae_scale_factor_temporal]
+        return frames
 
     def encode_image_latents(self, image: torch.Tensor, generator, dtype) -> torch.Tensor:
         """`[B, 3, H, W]` in [-1, 1] → posterior samples `[B, 1, 16, h, w]`, one VAE call per image (as published)."""
@@ -403,6 +428,7 @@ class DynamiCtrlPipeline(CogVideoXImageToVideoPipeline):
         overlap_frames: int | None = None,
         long_video: str = "windows",
         guidance_schedule: GuidanceSchedule | None = None,
+        decode_alignment: str = "aligned",
     ) -> DynamiCtrlPipelineOutput | tuple:
         """Animate `image` along `control_video` (rendered pose frames; frame 0 is the reference's own pose).
 
@@ -418,6 +444,10 @@ class DynamiCtrlPipeline(CogVideoXImageToVideoPipeline):
         `guidance_schedule` (whole-clip path, under guidance): the steps it lists in
         `unconditional_steps(num_inference_steps)` run both branches, the others the conditional rows only (the
         `--speed` presets, `dynamictrl.pipelines.acceleration`). None: both branches at every step.
+
+        `decode_alignment`: `aligned` (frame t of the output is frame t of the video) or `published` (the published
+        pipeline's decode of even latent counts: the reference held for four frames, the rest three frames late);
+        see `decode_latents`.
         """
         if isinstance(callback_on_step_end, (PipelineCallback, MultiPipelineCallbacks)):
             callback_on_step_end_tensor_inputs = callback_on_step_end.tensor_inputs
@@ -447,6 +477,10 @@ class DynamiCtrlPipeline(CogVideoXImageToVideoPipeline):
             num_inference_steps=num_inference_steps if timesteps is None else None,
             guidance_scale=guidance_scale,
         )
+        if decode_alignment not in DECODE_ALIGNMENTS:
+            raise InputError(
+                f"decode_alignment must be one of {', '.join(DECODE_ALIGNMENTS)}, got {decode_alignment!r}"
+            )
         plan = None
         if window_frames is not None and num_frames > window_frames:
             if long_video not in windowing.STRATEGIES:
@@ -613,7 +647,7 @@ class DynamiCtrlPipeline(CogVideoXImageToVideoPipeline):
         if output_type == "latent":
             video = latents[:, padding:]
         else:
-            video = self.decode_latents(latents[:, padding:])[:, :, :num_frames]
+            video = self.decode_latents(latents[:, padding:], decode_alignment)[:, :, :num_frames]
             video = self.video_processor.postprocess_video(video=video, output_type=output_type)
         self.maybe_free_model_hooks()
         if not return_dict:

@@ -67,7 +67,10 @@ def test_the_generated_character_follows_the_driving_keypoints(generated):
     driven = np.array([p.people[0].body[:, 0][p.people[0].body_scores > 0.3].mean() * 64 for p in sample.keypoints])
     ours = _centroid_x(silhouette)
     assert np.ptp(driven) > 10, "the example should move across the frame"
-    # The character's region goes the way the keypoints go, by at least a third of their travel. (Measured with
-    # the bundled model: correlation 0.90, 17 of 35 px travelled, 8 px off on average: it lags.)
+    # The character's region goes the way the keypoints go, by at least a third of their travel, and stays near
+    # the ground truth's. (Measured with the bundled model: correlation 0.93, 19 of 35 px travelled, 4.1 px from
+    # the ground truth's centroid on average; decoded as the published code decodes, 7.3 px: three frames late.)
     assert np.corrcoef(driven[1:], ours[1:])[0, 1] > 0.8, (driven.round(1), ours.round(1))
     assert (ours[-1] - ours[1]) * np.sign(driven[-1] - driven[1]) > abs(driven[-1] - driven[1]) / 3, ours.round(1)
+    truth = _centroid_x(_silhouette(sample.frames.astype(float), background))
+    assert np.abs(ours - truth)[1:].mean() < 6.0, (truth.round(1), ours.round(1))
