@@ -3,8 +3,8 @@
 Each size runs in a fresh process (so allocator state and lazily built kernels of one size do not leak into the
 next): a pipeline of the `small` configs (models/configs.py: transformer 3 heads x 64, 6 layers; VAE (32, 64,
 64); T5 2 x 64; the RoPE grid widened to 256 px) with random weights is built in memory, then one job runs with
-guidance 3 and 2 steps: the generation (`output_type="latent"`) and the decode (`vae.decode`, tiling on as
-`animate` has it), under one `PeakRSS`; the stages are also measured alone.
+guidance 3 and 2 steps: the generation (`output_type="latent"`) and the decode (the pipeline's `decode_latents`,
+aligned, tiling on as `animate` has it), under one `PeakRSS`; the stages are also measured alone.
 
 Measured peak = RSS above the process's RSS before the models were built (so weights are included), max over the
 stages, the median of `--repeats` fresh processes (the same job's peak varies by up to ~15% from one process to
@@ -70,7 +70,7 @@ def measure(height: int, width: int, frames: int) -> dict[str, Any]:
     """One job in this process: measured peaks (bytes) of each stage and of the whole job, and the prediction.
 
     Stages, each alone under a `PeakRSS`: `encode` (the VAE encoding the pose video, as `prepare_latents` does),
-    `denoise` (one transformer call at batch 2 on latents of the job's size), `decode` (`vae.decode`, tiled). The
+    `denoise` (one transformer call at batch 2 on latents of the job's size), `decode` (`decode_latents`, tiled). The
     job: `pipe(..., output_type="latent")` then the decode, measured from the RSS before the models were built.
     """
     import torch
@@ -109,7 +109,7 @@ def measure(height: int, width: int, frames: int) -> dict[str, Any]:
         )
     stages["denoise"] = rss.peak
     with PeakRSS() as rss:
-        decoded = pipe.vae.decode(latents).sample
+        decoded = pipe.decode_latents(latents.permute(0, 2, 1, 3, 4) * pipe.vae.config.scaling_factor)
         del decoded
     stages["decode"] = rss.peak
     del latents, hidden, control, text, rope, video
@@ -127,7 +127,7 @@ def measure(height: int, width: int, frames: int) -> dict[str, Any]:
             generator=torch.Generator().manual_seed(0),
             output_type="latent",
         ).frames
-        decoded = pipe.vae.decode(out.permute(0, 2, 1, 3, 4) / pipe.vae.config.scaling_factor).sample
+        decoded = pipe.decode_latents(out)
         del decoded, out
     sizes = ModelSizes.from_configs(tf_config, vae_config, text_config)
     estimate = estimate_peak(sizes, height=height, width=width, frames=frames, device_type="cpu", dtype_bytes=4)
@@ -177,11 +177,12 @@ def fit(repeats: int = 3) -> dict[str, float]:
     video size (`videos`: its slope in float32 videos): a per-video heap term would show there. The points come
     back under `points`."""
     from dynamictrl.models.configs import SMALL_VAE_CONFIG
-    from dynamictrl.pipelines.memory import CHUNK_FRAMES, HELD_VIDEOS
+    from dynamictrl.pipelines.memory import CHUNK_FRAMES, DECODE_CHUNK_FRAMES, HELD_VIDEOS
 
     mib, channels = 2**20, SMALL_VAE_CONFIG["block_out_channels"][0]
     rows = [_median_run(*size, repeats) for size in FIT_SIZES]
-    x = [channels * CHUNK_FRAMES * r["height"] * r["width"] for r in rows]
+    x_encode = [channels * CHUNK_FRAMES * r["height"] * r["width"] for r in rows]
+    x_decode = [channels * DECODE_CHUNK_FRAMES * r["height"] * r["width"] for r in rows]
     video = [3 * r["frames"] * r["height"] * r["width"] * 4 for r in rows]
 
     def line(ys: list[float], xs: list[float]) -> tuple[float, float]:
@@ -193,7 +194,8 @@ def fit(repeats: int = 3) -> dict[str, float]:
     gap = [
         (r["peak_measured_mib"] - r["weights_predicted_mib"] - r["stage_measured_mib"]["decode"]) * mib for r in rows
     ]
-    (d_slope, d_fixed), (e_slope, e_fixed), (g_slope, g_fixed) = line(decode, x), line(encode, x), line(gap, video)
+    (d_slope, d_fixed), (e_slope, e_fixed) = line(decode, x_decode), line(encode, x_encode)
+    g_slope, g_fixed = line(gap, video)
     runtime = float(np.mean([g - (HELD_VIDEOS - 2) * v for g, v in zip(gap, video, strict=True)]))
     return {
         "DECODE_BYTES_PER_CHANNEL": round(d_slope, 1),

@@ -23,22 +23,24 @@ stages (prompt encoding, encoding the pose video, one window of denoising, decod
   batch 2 under guidance, tokens = the window's video tokens + text tokens; attention is assumed memory-efficient
   (SDPA/flash: no N×N score matrix);
 - **decoding**: `DECODE_FIXED` + `DECODE_BYTES_PER_CHANNEL` × the VAE's top-level channels per output pixel of
-  one decoded chunk (2 latent frames → 8 frames, or one tile of them with tiling), plus `HELD_VIDEOS` float32
-  videos of the job's size;
+  the largest decoded chunk (the first: 3 latent frames → 9 frames, as the aligned decode always starts; or one
+  tile of it with tiling), plus `HELD_VIDEOS` float32 videos of the job's size;
 - **encoding**: `ENCODE_FIXED` + `ENCODE_BYTES_PER_CHANNEL` per channel per input pixel of one 8-frame chunk
   (tiled like the decode), plus the pose video in float32;
 - **prompt encoding**: T5's weights when it visits the device (its activations are small: 226 tokens).
 
-and on the CPU `CPU_RUNTIME` besides. The VAE coefficients were fitted on this project's 2-core CPU in float32
-with the `small` configs (models/configs.py), from jobs of 21 frames at 128 and 256 px on one thread, with peaks
-then sampled every 2 ms. `CPU_RUNTIME` was refitted against the kernel's exact high-water mark
-(`benchmarks/peak_rss.py`): `python benchmarks/bench_memory_model.py --fit`, the median of three processes at each
-of four sizes (128² and 256² at 21 frames, 128²×53, 192²×45), gives what a whole job adds to its decode stage as
-117–220 MiB beyond the videos the model already counts, 168 MiB on average, with no trend in the video's size (a
-free line through it slopes the wrong way, −3.3 videos; the same job's peak varies by up to 15% from process to
-process). An earlier refit from two 21-frame jobs alone had put 12.6 videos there, which over-predicts the
-published H20 peaks by up to 15% (`tests/unit/pipelines/test_memory.py`); the GPU terms were kept. The benchmark
-checks the model at three other sizes and frame counts (median of three processes).
+and on the CPU `CPU_RUNTIME` besides. The VAE coefficients were fitted on this project's 2-core CPU in float32 with
+the `small` configs (models/configs.py), against the kernel's exact high-water mark (`benchmarks/peak_rss.py`):
+`python benchmarks/bench_memory_model.py --fit` runs four sizes (128² and 256² at 21 frames, 128²×53, 192²×45), the
+median of three processes each, and fits the decode and encode stages alone by least squares; `CPU_RUNTIME` is what
+a whole job adds to its decode stage beyond the videos the model already counts, averaged over the four (the same
+job's peak varies by up to 15% from process to process). The decode terms and `CPU_RUNTIME` were refitted when the
+decode became aligned (its first chunk 3 latent frames, 9 frames out: `DECODE_CHUNK_FRAMES`); the encode terms,
+whose path did not change, are from an earlier fit (RSS sampled every 2 ms). A line through that gap against the
+video's size slopes +7.3 videos in this fit and −3.3 in the one before: noise, so no per-video term. An earlier
+refit from two 21-frame jobs alone had put 12.6 videos there, which over-predicts the published H20 peaks by up to
+15% (`tests/unit/pipelines/test_memory.py`); the GPU terms were kept. The benchmark checks the model at three other
+sizes and frame counts (median of three processes).
 `TOKEN_BYTES` comes from a transformer call alone (3 heads x 64 at 3,120 tokens); at 6 heads it measured about
 1.8x more (the CPU attention kernel's buffers grow with the heads), so where the transformer sets the peak
 (not in these jobs: the VAE does, as for the 5B model) the model is less certain. The full-size
@@ -63,14 +65,16 @@ logger = logging.getLogger(__name__)
 
 GIB = 1024**3
 TOKEN_BYTES = 60.0  # float32 bytes per (batch row x token x hidden unit) at the transformer's peak
-DECODE_BYTES_PER_CHANNEL = 87.5  # float32 bytes per output pixel of a decoded chunk per top-level VAE channel
-DECODE_FIXED = 104 * 2**20  # float32 working memory of a decode that does not grow with its size
+DECODE_BYTES_PER_CHANNEL = 82.0  # float32 bytes per output pixel of a decoded chunk per top-level VAE channel
+DECODE_FIXED = 73 * 2**20  # float32 working memory of a decode that does not grow with its size
 ENCODE_BYTES_PER_CHANNEL = 32.1  # float32 bytes per input pixel of an encoded chunk per top-level VAE channel
 ENCODE_FIXED = 77 * 2**20  # float32 working memory of an encode that does not grow with its size
 HELD_VIDEOS = 4.6  # float32 video-sized tensors alive at the decode's peak (decoded chunks + their concatenation:
 #                    2; the pipeline's pose-video copies and what the CPU heap keeps of them: the rest)
-CPU_RUNTIME = 168 * 2**20  # a CPU job's memory beyond tensors it holds (heap kept from earlier stages, threads)
-CHUNK_FRAMES = 8  # diffusers' CogVideoX VAE encodes 8 frames and decodes 2 latent frames (8 frames) at a time
+CPU_RUNTIME = 138 * 2**20  # a CPU job's memory beyond tensors it holds (heap kept from earlier stages, threads)
+CHUNK_FRAMES = 8  # diffusers' CogVideoX VAE encodes 8 frames at a time, and decodes 2 latent frames (8 frames)
+DECODE_CHUNK_FRAMES = 9  # ... after a first chunk of 3 (9 frames), which the aligned decode always has
+#                          (`models.geometry.decode_padding`)
 AUTO_HEADROOM = 0.9  # `auto` plans for 90% of the free memory
 
 
@@ -265,16 +269,17 @@ def estimate_peak(
     tokens = (latent_frames // sizes.patch_size_t) * (height // side) * (width // side) + sizes.text_tokens
     rows = 2 if guidance else 1
     denoise_stage = int(TOKEN_BYTES * scale * rows * tokens * sizes.hidden_dim)
-    # Decoding: one chunk of 8 frames at a time (one tile of it with tiling), then the whole video.
+    # Coding in chunks of frames (one tile of them with tiling): encoding 8 at a time, decoding 9 at most.
     chunk_h, chunk_w = height, width
     if tiling and sizes.tile_height and sizes.tile_width and (height > sizes.tile_height or width > sizes.tile_width):
         chunk_h, chunk_w = min(height, sizes.tile_height), min(width, sizes.tile_width)
-    chunk_pixels = CHUNK_FRAMES * chunk_h * chunk_w
     channels = sizes.vae_top_channels
     video_bytes = 3 * frames * height * width * 4  # a video in float32
     # Encoding the pose video (the reference is one frame: smaller), the video itself held meanwhile.
-    encode_stage = int((ENCODE_FIXED + ENCODE_BYTES_PER_CHANNEL * channels * chunk_pixels) * scale) + video_bytes
-    decode_stage = int((DECODE_FIXED + DECODE_BYTES_PER_CHANNEL * channels * chunk_pixels) * scale)
+    encode_pixels = CHUNK_FRAMES * chunk_h * chunk_w
+    encode_stage = int((ENCODE_FIXED + ENCODE_BYTES_PER_CHANNEL * channels * encode_pixels) * scale) + video_bytes
+    decode_pixels = (DECODE_CHUNK_FRAMES if frames > 1 else 1) * chunk_h * chunk_w
+    decode_stage = int((DECODE_FIXED + DECODE_BYTES_PER_CHANNEL * channels * decode_pixels) * scale)
     decode_stage += int(HELD_VIDEOS * video_bytes)
 
     stages = {"text": text_stage, "encode": encode_stage, "denoise": denoise_stage, "decode": decode_stage}
