@@ -8,6 +8,7 @@ the file and says what to do.
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import math
 import os
@@ -412,7 +413,23 @@ def to_uint8_frames(frames: npt.ArrayLike | Sequence[Image.Image]) -> npt.NDArra
 PIX_FMTS = ("yuv420p", "yuv444p")
 X264_THREADS = 4
 """Encoder threads of `write_video`: fixed so the same frames give the same file on every machine (x264 is
-bit-exact for a given thread count, whatever the CPU); 4 keeps encoding a small part of a run's time."""
+bit-exact for a given thread count and instruction set); 4 keeps encoding a small part of a run's time."""
+
+
+@functools.lru_cache(maxsize=1)
+def x264_params() -> str:
+    """The `x264-params` of `write_video`: "asm=AVX2" on a CPU with AVX-512, else "" (x264's own choice).
+
+    x264's AVX-512 code gives different bytes for the same frames from one call to the next (seen on a Xeon with
+    AVX-512: 5 different files in 25 encodes of the same 9 frames, and pixels up to 29/255 apart once decoded);
+    its AVX2 code is deterministic and gives the file that CPUs without AVX-512 give. Every CPU with AVX-512 has
+    AVX2, FMA3 and BMI2, so the cap is safe there. Read from /proc/cpuinfo (Linux); elsewhere x264 chooses.
+    """
+    try:
+        flags = Path("/proc/cpuinfo").read_text(errors="replace")
+    except OSError:
+        return ""
+    return "asm=AVX2" if "avx512f" in flags else ""
 
 
 def write_video(
@@ -426,7 +443,8 @@ def write_video(
     """Encode frames as an H.264 MP4 (by default yuv420p, playable everywhere), atomically and reproducibly.
 
     The same frames give the same bytes in every process and on every machine with the same PyAV build: fixed
-    encoder threads (`X264_THREADS`), and no creation time in the container (FFmpeg writes none unless asked).
+    encoder threads (`X264_THREADS`), x264 held to its AVX2 code on CPUs with AVX-512 (`x264_params`), and no
+    creation time in the container (FFmpeg writes none unless asked).
 
     `frames` are uint8 `[F, H, W, 3]`, float `[F, H, W, 3]` in [0, 1], or a list of PIL images. `pix_fmt`
     "yuv444p" keeps full-resolution colour (High 4:4:4 profile, which FFmpeg-based readers decode but some players
@@ -453,6 +471,8 @@ def write_video(
             # frames gave different bytes (and pixels, up to 40/255) on machines with different core counts.
             stream.codec_context.thread_count = X264_THREADS
             stream.options = {"crf": str(crf), "preset": "medium"}
+            if x264_params():  # x264's AVX-512 code is not deterministic (`x264_params`)
+                stream.options = {**stream.options, "x264-params": x264_params()}
             for frame in arr:
                 for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
                     container.mux(packet)

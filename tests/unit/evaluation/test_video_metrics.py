@@ -142,7 +142,9 @@ def test_fid_vid_resnet3d_end_to_end(tmp_path, video, he_init, distort):
     starts = clip_starts(len(video), 16, 1)
     real = extractor.clip_features(video, starts, 16)
     assert real.shape == (2, 2048)
-    assert frechet_distance_from_features(extractor.clip_features(video.copy(), starts, 16), real) == 0.0
+    # The same video again: 0 up to float rounding (the CPU's convolution kernels can differ in the last bits from
+    # one call to the next: 5e-10 seen on a Xeon with AVX-512).
+    assert frechet_distance_from_features(extractor.clip_features(video.copy(), starts, 16), real) < 1e-6
     assert frechet_distance_from_features(extractor.clip_features(distort(video, 0.8), starts, 16), real) > 1e-3
 
 
