@@ -797,7 +797,7 @@ def figure_samples(name: str, clips: list[Clip], kept: dict[str, Any], path: Pat
     shown = [c for c in clips if c.name in kept["model"]][:3]
     count = len(shown[0].frames)
     frames = [int(round(f)) for f in np.linspace(count / 4, count - 1, 4)]
-    labels = ["pose", f"generated\n(seed {seed})", "ground\ntruth", "(b) other\nmotion"]
+    labels = ["pose", f"model\n(seed {seed})", "ground\ntruth", "(b) other\nmotion"]
     fig, axes = plt.subplots(len(shown), 1, figsize=(8.2, 6.6 * len(shown)), squeeze=False)
     for ax, clip in zip(axes[:, 0], shown, strict=True):
         videos = [clip.pose, kept["model"][clip.name], clip.frames, kept["other_motion"][clip.name]]
