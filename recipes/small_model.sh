@@ -2,7 +2,7 @@
 # The small DynamiCtrl model, from nothing to the pipeline folder bundled as dynamictrl/assets/small_model
 # (docs/small_model.md). Every stage is resumable: run this script again after an interruption and it goes on
 # where it stopped (synth skips finished clips, train-vae/train resume from their last checkpoint, a finished
-# stage is skipped). About 3.7 hours on the 2-core CPU this project is developed on (over issue 10's 150 minutes).
+# stage is skipped). About 4.1 hours on the 2-core CPU this project is developed on (over issue 10's 150 minutes).
 #   recipes/small_model.sh [RUN_DIR]        (default runs/small)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -38,8 +38,10 @@ fi
 #    bundled model had: 1,200 steps (the config), resumed with a 3,600-step schedule, then with a 6,000-step one
 #    (27 + 45 min on two threads, then about 45 min more; the bundled model's third cycle began with 400 steps of a
 #    7,200-step schedule, from 3,600 to 4,000, before the 6,000-step one).
-trained() { "$PY" -c 'import json, sys; print(json.load(open(sys.argv[1]))["global_step"])' "$RUN/dit/train_result.json" \
-  2>/dev/null || echo 0; }
+trained() {  # trained [OUT_DIR]: the steps a finished `dynamictrl train` in OUT_DIR (default RUN/dit) reached
+  "$PY" -c 'import json, sys; print(json.load(open(sys.argv[1]))["global_step"])' "${1:-$RUN/dit}/train_result.json" \
+    2>/dev/null || echo 0
+}
 transformer() {
   dt train configs/train/small_transformer.yaml --model "$RUN/init" --data-root "$RUN/data/train" \
     --output-dir "$RUN/dit" --cache-dir "$RUN/cache" "$@"
@@ -55,21 +57,25 @@ if [ "$(trained)" -lt 6000 ]; then
   transformer --max-steps 6000 --checkpoint-every 200 --validation-steps 0 --resume latest
 fi
 
-# 5. A fourth cycle from the 6,000-step weights: a fresh optimizer and a 3,000-step cosine from 1.3e-4 (about the
-#    rate a 9,000-step schedule has at step 6,000), 22 min on two idle threads once the latents are cached. The
-#    bundled model was made this way after the decode became aligned; on the validation set (synth --seed 3000) it
-#    cut the x0 error by 9-16% (docs/small_model.md).
-if [ ! -f "$RUN/model6000/model_index.json" ]; then
-  dt assemble-model "$RUN/model6000" --from "$RUN/init" --transformer "$RUN/dit/transformer" --overwrite
-fi
-if [ "$("$PY" -c 'import json, sys; print(json.load(open(sys.argv[1]))["global_step"])' \
-  "$RUN/dit2/train_result.json" 2>/dev/null || echo 0)" -lt 3000 ]; then
-  # shellcheck disable=SC2046
-  dt train configs/train/small_transformer.yaml --model "$RUN/model6000" --data-root "$RUN/data/train" \
-    --output-dir "$RUN/dit2" --cache-dir "$RUN/cache" --max-steps 3000 --learning-rate 1.3e-4 --lr-warmup-steps 50 \
-    --checkpoint-every 250 --validation-steps 0 $(resume "$RUN/dit2")
-fi
+# 5. Two more cycles, each from the weights before it (6,000, then 9,000 steps): a fresh optimizer and a 3,000-step
+#    cosine from 1.3e-4 (about the rate a 9,000-step schedule has at step 6,000), 22-24 min each on two idle threads
+#    once the latents are cached. The bundled model was made this way after the decode became aligned; each cycle cut
+#    the x0 error on the validation set (synth --seed 3000) further (docs/small_model.md).
+cycle() {  # cycle OUT_DIR FROM_TRANSFORMER
+  local out=$1 from=$2
+  if [ ! -f "$out-start/model_index.json" ]; then
+    dt assemble-model "$out-start" --from "$RUN/init" --transformer "$from" --overwrite
+  fi
+  if [ "$(trained "$out")" -lt 3000 ]; then
+    # shellcheck disable=SC2046
+    dt train configs/train/small_transformer.yaml --model "$out-start" --data-root "$RUN/data/train" \
+      --output-dir "$out" --cache-dir "$RUN/cache" --max-steps 3000 --learning-rate 1.3e-4 --lr-warmup-steps 50 \
+      --checkpoint-every 250 --validation-steps 0 $(resume "$out")
+  fi
+}
+cycle "$RUN/dit2" "$RUN/dit/transformer"
+cycle "$RUN/dit3" "$RUN/dit2/transformer"
 
 # 6. The final folder (checked to load, at most 40 MB).
-dt assemble-model "$RUN/model" --from "$RUN/init" --transformer "$RUN/dit2/transformer" --overwrite
+dt assemble-model "$RUN/model" --from "$RUN/init" --transformer "$RUN/dit3/transformer" --overwrite
 echo "small model: $RUN/model (bundle it with: rm -rf dynamictrl/assets/small_model && cp -r $RUN/model dynamictrl/assets/small_model)"
