@@ -470,9 +470,10 @@ def write_video(
             # A fixed thread count: x264's output depends on it, and "auto" follows the machine's cores, so the same
             # frames gave different bytes (and pixels, up to 40/255) on machines with different core counts.
             stream.codec_context.thread_count = X264_THREADS
-            stream.options = {"crf": str(crf), "preset": "medium"}
-            if x264_params():  # x264's AVX-512 code is not deterministic (`x264_params`)
-                stream.options = {**stream.options, "x264-params": x264_params()}
+            options = {"crf": str(crf), "preset": "medium"}
+            if params := x264_params():  # x264's AVX-512 code is not deterministic (`x264_params`)
+                options["x264-params"] = params
+            stream.options = options
             for frame in arr:
                 for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
                     container.mux(packet)

@@ -97,9 +97,13 @@ LONG_VIDEO_STRATEGIES = ("windows", "chain")  # clips beyond one window: fused o
 DECODE_ALIGNMENTS = ("aligned", "published")
 
 
+def check_decode_alignment(alignment: str) -> None:
+    if alignment not in DECODE_ALIGNMENTS:
+        raise InputError(f"decode alignment must be one of {', '.join(DECODE_ALIGNMENTS)}, got {alignment!r}")
+
+
 def decode_padding(latent_frames: int, alignment: str = "aligned") -> int:
     """Latent frames to append before decoding `latent_frames` so frame t of the output is frame t of the video:
     1 for an even count when `aligned`, else 0."""
-    if alignment not in DECODE_ALIGNMENTS:
-        raise InputError(f"decode alignment must be one of {', '.join(DECODE_ALIGNMENTS)}, got {alignment!r}")
+    check_decode_alignment(alignment)
     return int(alignment == "aligned" and latent_frames > 1 and latent_frames % 2 == 0)

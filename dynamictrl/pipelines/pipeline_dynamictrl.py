@@ -40,7 +40,7 @@ from diffusers.utils.torch_utils import randn_tensor
 from ..defaults import PUBLISHED
 from ..errors import InputError
 from ..models.geometry import (
-    DECODE_ALIGNMENTS,
+    check_decode_alignment,
     decode_padding,
     default_overlap_frames,
     validate_num_frames,
@@ -477,10 +477,7 @@ class DynamiCtrlPipeline(CogVideoXImageToVideoPipeline):
             num_inference_steps=num_inference_steps if timesteps is None else None,
             guidance_scale=guidance_scale,
         )
-        if decode_alignment not in DECODE_ALIGNMENTS:
-            raise InputError(
-                f"decode_alignment must be one of {', '.join(DECODE_ALIGNMENTS)}, got {decode_alignment!r}"
-            )
+        check_decode_alignment(decode_alignment)  # before any work, not at the decode
         plan = None
         if window_frames is not None and num_frames > window_frames:
             if long_video not in windowing.STRATEGIES:
