@@ -56,11 +56,13 @@ named prompt moved the background toward the named colour.
 
 Run: `python benchmarks/small_model_quality.py --model runs/small/model --data runs/small/data
 --out benchmarks/results/small_model_quality.json --figures docs/benchmark`; figures: `quality_quarters.png`,
-`samples_heldout.png`, `samples_real_motion.png`, `background_prompt.png`. Budget: the defaults make 144 videos
-(12 + 8 clips × 3 seeds × (model, other motion), 6 × 4 background prompts); a 21-frame 64-px video of the ~30 MB
-small model takes about 3 s plus 0.1 s a denoising step in batches of 3 on one loaded core (5.3 s at 25 steps), so
-about 14 minutes with the latent check and the VAE ceilings; with 2 threads on a core that other work keeps busy,
-OpenMP waits for the preempted thread and it can take 4× longer: use `--threads 1` there.
+`samples_heldout.png`, `samples_real_motion.png`, `background_prompt.png`. Budget: the defaults make 264 videos
+(12 + 24 clips × 3 seeds × (model, other motion), 12 × 4 background prompts); a 21-frame 64-px video of the small
+model takes about 1 s in batches of 3 on two idle threads, so about 5 minutes with the latent check and the VAE
+ceilings (until the bundled 15,000-step model the defaults were 8 real-motion and 6 background clips: with so few,
+the seed-to-seed range of a set's mean and the background verdict turned on a handful of clips); with 2 threads on
+a core that other work keeps busy, OpenMP waits for the preempted thread and it can take 4× longer: use
+`--threads 1` there.
 """
 
 from __future__ import annotations
@@ -107,11 +109,11 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--out", type=Path, default=RESULTS, help="the JSON to write")
     parser.add_argument("--figures", type=Path, default=FIGURES, help="folder for the PNG figures")
     parser.add_argument("--clips", type=int, default=12, help="held-out clips (the first N of the set)")
-    parser.add_argument("--real-clips", type=int, default=8, help="real-motion clips")
+    parser.add_argument("--real-clips", type=int, default=24, help="real-motion clips (the recipe writes 24)")
     parser.add_argument("--seeds", default="0,1,2", help="sampling seeds, comma-separated")
     parser.add_argument("--steps", type=int, default=None, help="denoising steps (default: animate's, 25)")
     parser.add_argument("--guidance", type=float, default=None, help="text guidance (default: animate's, 3.0)")
-    parser.add_argument("--bg-clips", type=int, default=6, help="held-out clips of the background-prompt test")
+    parser.add_argument("--bg-clips", type=int, default=12, help="held-out clips of the background-prompt test")
     parser.add_argument("--bg-colours", type=int, default=3, help="colours named per clip in that test")
     parser.add_argument("--latent-clips", type=int, default=8, help="clips per set of the latent check")
     parser.add_argument("--timesteps", default="200,500,800", help="timesteps of the latent check")
