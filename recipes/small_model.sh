@@ -2,7 +2,7 @@
 # The small DynamiCtrl model, from nothing to the pipeline folder bundled as dynamictrl/assets/small_model
 # (docs/small_model.md). Every stage is resumable: run this script again after an interruption and it goes on
 # where it stopped (synth skips finished clips, train-vae/train resume from their last checkpoint, a finished
-# stage is skipped). About 4.5 hours on the 2-core CPU this project is developed on (over issue 10's 150 minutes).
+# stage is skipped). About 4.9 hours on the 2-core CPU this project is developed on (over issue 10's 150 minutes).
 #   recipes/small_model.sh [RUN_DIR]        (default runs/small)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -57,10 +57,10 @@ if [ "$(trained)" -lt 6000 ]; then
   transformer --max-steps 6000 --checkpoint-every 200 --validation-steps 0 --resume latest
 fi
 
-# 5. Three more cycles, each from the weights before it (6,000, 9,000, then 12,000 steps): a fresh optimizer and a
-#    3,000-step cosine from 1.3e-4 (about the rate a 9,000-step schedule has at step 6,000), 22-24 min each on two
-#    idle threads once the latents are cached. The bundled model was made this way after the decode became aligned; each cycle cut
-#    the x0 error on the validation set (synth --seed 3000) further (docs/small_model.md).
+# 5. Four more cycles, each from the weights before it (6,000, 9,000, 12,000, then 15,000 steps): a fresh optimizer
+#    and a 3,000-step cosine from 1.3e-4 (about the rate a 9,000-step schedule has at step 6,000), 22-24 min each on
+#    two idle threads once the latents are cached. The bundled model was made this way after the decode became
+#    aligned; each cycle cut the x0 error on the validation set (synth --seed 3000) further (docs/small_model.md).
 cycle() {  # cycle OUT_DIR FROM_TRANSFORMER
   local out=$1 from=$2
   if [ ! -f "$out-start/model_index.json" ]; then
@@ -76,7 +76,8 @@ cycle() {  # cycle OUT_DIR FROM_TRANSFORMER
 cycle "$RUN/dit2" "$RUN/dit/transformer"
 cycle "$RUN/dit3" "$RUN/dit2/transformer"
 cycle "$RUN/dit4" "$RUN/dit3/transformer"
+cycle "$RUN/dit5" "$RUN/dit4/transformer"
 
 # 6. The final folder (checked to load, at most 40 MB).
-dt assemble-model "$RUN/model" --from "$RUN/init" --transformer "$RUN/dit4/transformer" --overwrite
+dt assemble-model "$RUN/model" --from "$RUN/init" --transformer "$RUN/dit5/transformer" --overwrite
 echo "small model: $RUN/model (bundle it with: rm -rf dynamictrl/assets/small_model && cp -r $RUN/model dynamictrl/assets/small_model)"
