@@ -465,9 +465,32 @@ def write_tiny_small_model(folder: str | Path, seed: int = 0, captions: list[str
     return folder
 
 
+def _ephemeral_ports() -> tuple[int, int]:
+    """The kernel's range for automatically assigned ports (Linux: /proc; elsewhere the IANA range)."""
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 49152, 65535
+
+
 def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on now (for a test's process group or server)."""
-    with socket.socket() as s:
+    """A TCP port on 127.0.0.1 that nothing listens on now (for a test's process group or server).
+
+    Drawn below the kernel's ephemeral range: a port the kernel hands out itself (bind to 0) is free again once
+    returned, and under parallel tests another process group's own connections can take it in the seconds before
+    `accelerate launch` binds it. A port outside that range is only taken by someone asking for it by number.
+    """
+    low, _ = _ephemeral_ports()
+    candidates = list(range(max(1024, low - 12000), low)) or list(range(20000, 30000))
+    for port in random.Random().sample(candidates, min(200, len(candidates))):
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    with socket.socket() as s:  # every candidate taken: let the kernel choose
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
 
