@@ -228,6 +228,7 @@ def main() -> int:
             )
         quarters = np.mean([r["psnr_quarters"] for r in rows], axis=0)
         seam = float(np.mean([r["seam_ratio"] for r in rows]))
+        drift = _quarters_summary([r["psnr_quarters"] for r in rows])
         results[strategy] = {
             "border_frames": where,
             "seam_ratio": seam,
@@ -237,11 +238,9 @@ def main() -> int:
                 for key in ("vae_seam_ratio", "latent_matched_seam_ratio", "vae_latent_matched_seam_ratio")
             },
             "mean_frame_differences": np.mean([r["frame_differences"] for r in rows], axis=0).tolist(),
-            "psnr_quarters_db": [float(q) for q in quarters],
-            "drift_db": float(quarters[-1] - quarters[0]),
-            "drift_per_sample_db": [r["psnr_quarters"][-1] - r["psnr_quarters"][0] for r in rows],
+            **drift,
             "no_seams": seam <= SEAM_LIMIT,
-            "no_drift": abs(float(quarters[-1] - quarters[0])) <= DRIFT_LIMIT_DB,
+            "no_drift": abs(drift["drift_db"]) <= DRIFT_LIMIT_DB,
             "per_sample": rows,
         }
         row = results[strategy]

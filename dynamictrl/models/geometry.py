@@ -98,6 +98,7 @@ DECODE_ALIGNMENTS = ("aligned", "published")
 
 
 def check_decode_alignment(alignment: str) -> None:
+    """One-line `InputError` unless `alignment` is one of `DECODE_ALIGNMENTS`."""
     if alignment not in DECODE_ALIGNMENTS:
         raise InputError(f"decode alignment must be one of {', '.join(DECODE_ALIGNMENTS)}, got {alignment!r}")
 
