@@ -20,7 +20,7 @@ EPILOG = """recipe:
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
-    from ..models.configs import SMALL_VOCAB_SIZE, TRANSFORMER_SIZES
+    from ..models.configs import SMALL_TEXT_PREVIOUS_TOKEN_BIAS, SMALL_VOCAB_SIZE, TRANSFORMER_SIZES
     from ..training.assemble import DEFAULT_MAX_MB
 
     p = subparsers.add_parser(
@@ -56,6 +56,14 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     )
     p.add_argument("--text-encoder", metavar="DIR", help="T5 encoder folder (default: a random one for the tokenizer)")
     p.add_argument(
+        "--text-previous-token-bias",
+        type=float,
+        metavar="B",
+        help="make a new random T5 whose last head attends to the previous token with this relative-position bias "
+        f"(a new T5's default: {SMALL_TEXT_PREVIOUS_TOKEN_BIAS}; 0: T5's random bias, as the bundled model's first "
+        "18,000 steps had); with --from, replaces its T5",
+    )
+    p.add_argument(
         "--pose-render",
         metavar="STYLE|JSON",
         help="pose drawing of the model: synthetic (as `dynamictrl synth` draws), published, or a PoseStyle JSON file",
@@ -82,6 +90,7 @@ def run(args: argparse.Namespace) -> int:
         transformer=args.transformer,
         tokenizer=args.tokenizer,
         text_encoder=args.text_encoder,
+        text_previous_token_bias=args.text_previous_token_bias,
         source=args.source,
         captions=args.captions,
         transformer_config=args.transformer_config,

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import InputError
 from ..io.atomic import atomic_dir
-from .configs import SMALL_TEXT_ENCODER_CONFIG, SMALL_TEXT_LENGTH, SMALL_VOCAB_SIZE
+from .configs import SMALL_TEXT_ENCODER_CONFIG, SMALL_TEXT_LENGTH, SMALL_TEXT_PREVIOUS_TOKEN_BIAS, SMALL_VOCAB_SIZE
 
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase, T5EncoderModel
@@ -146,14 +146,25 @@ def token_lengths(tokenizer: Any, texts: Iterable[str]) -> list[int]:
     return [len(ids) for ids in tokenizer(list(texts), add_special_tokens=True).input_ids]
 
 
-def build_t5_encoder(vocab_size: int, config: Mapping[str, Any] | None = None, seed: int = 0) -> T5EncoderModel:
+def build_t5_encoder(
+    vocab_size: int,
+    config: Mapping[str, Any] | None = None,
+    seed: int = 0,
+    previous_token_bias: float = SMALL_TEXT_PREVIOUS_TOKEN_BIAS,
+) -> T5EncoderModel:
     """A randomly initialised (from `seed`), frozen `T5EncoderModel` of `vocab_size` tokens, in eval mode.
 
     `config`: `transformers.T5Config` keywords over `SMALL_TEXT_ENCODER_CONFIG` (d_model 64, 2 layers). Its output
     `[B, L, d_model]` is what the transformer's `text_embed_dim` must equal. The global torch RNG is left as it was.
+
+    `previous_token_bias`: the last head's relative-position bias for distance -1 (the bucket T5 gives it), so that
+    head attends to the previous token and each output carries the word before it; 0 keeps the random bias. The
+    transformer reads text tokens without positions, so without it a caption is a bag of words: which noun a colour
+    names cannot be read from the encoder's output (docs/small_model.md, "Tokenizer and text encoder").
     """
     import torch
     from transformers import T5Config, T5EncoderModel
+    from transformers.models.t5.modeling_t5 import T5Attention
 
     if isinstance(vocab_size, bool) or not isinstance(vocab_size, int) or vocab_size < 3:
         raise InputError(f"vocab_size must be an integer of 3 or more (pad, eos, unk), got {vocab_size!r}")
@@ -164,6 +175,16 @@ def build_t5_encoder(vocab_size: int, config: Mapping[str, Any] | None = None, s
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = T5EncoderModel(t5_config)
+    if previous_token_bias:
+        bucket = T5Attention._relative_position_bucket(
+            torch.tensor(-1),
+            bidirectional=True,
+            num_buckets=t5_config.relative_attention_num_buckets,
+            max_distance=t5_config.relative_attention_max_distance,
+        )
+        bias = model.encoder.block[0].layer[0].SelfAttention.relative_attention_bias.weight
+        with torch.no_grad():
+            bias[int(bucket), t5_config.num_heads - 1] = previous_token_bias
     return model.requires_grad_(False).eval()
 
 

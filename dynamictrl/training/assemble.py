@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import CheckpointError, InputError
-from ..models.configs import SMALL_TEXT_LENGTH, SMALL_VOCAB_SIZE, TRANSFORMER_SIZES
+from ..models.configs import SMALL_TEXT_ENCODER_CONFIG, SMALL_TEXT_LENGTH, SMALL_VOCAB_SIZE, TRANSFORMER_SIZES
 from ..pipelines.folder import MB, FolderSize, write_pipeline_folder
 from .tokenizer import TokenizerReport, train_tokenizer, write_text_encoder
 
@@ -181,6 +181,7 @@ def assemble_model(
     captions: str | Path | list[str] | None = None,
     transformer_config: str | Path | Mapping[str, Any] | None = None,
     text_encoder_config: Mapping[str, Any] | None = None,
+    text_previous_token_bias: float | None = None,
     vocab_size: int = SMALL_VOCAB_SIZE,
     text_length: int | None = None,
     pose_render: str | Path | Mapping[str, Any] | None = None,
@@ -193,7 +194,8 @@ def assemble_model(
     """Write the pipeline folder `out` (see the module docstring); returns what was written.
 
     Components: `vae`, `transformer`, `tokenizer`, `text_encoder` folders, else `source/<name>`, else made here
-    (the tokenizer from `captions`, the T5 from the tokenizer with `text_encoder_config` and `seed`, the
+    (the tokenizer from `captions`, the T5 from the tokenizer with `text_encoder_config`, `seed` and
+    `text_previous_token_bias` (None: the default; given, a new T5 of the source T5's sizes replaces it), the
     transformer from `transformer_config` (default "small") with `seed`; `text_length` overrides its
     `max_text_seq_length`, default the tokenizer's `model_max_length`). The arguments are checked before any work,
     the components' fit (`check_compatible`), size and loading before anything is published; an existing `out` is
@@ -227,6 +229,15 @@ def assemble_model(
         folders["tokenizer"] = None  # trained here, replacing the source's
         if text_encoder is None:
             folders["text_encoder"] = None  # a new vocabulary needs a new text encoder
+    if text_previous_token_bias is not None:
+        if text_encoder is not None:
+            raise InputError("give --text-encoder or --text-previous-token-bias (a new T5), not both")
+        if not -1e4 < text_previous_token_bias < 1e4:
+            raise InputError(f"text_previous_token_bias must be a finite number, got {text_previous_token_bias}")
+        if text_encoder_config is None and folders["text_encoder"] is not None:  # the source's sizes
+            source_config = _config(folders["text_encoder"])
+            text_encoder_config = {k: source_config[k] for k in SMALL_TEXT_ENCODER_CONFIG if k in source_config}
+        folders["text_encoder"] = None  # made here, replacing the source's
     if folders["tokenizer"] is None and captions is None:
         raise InputError("no tokenizer: give --tokenizer, --captions (a manifest to train one on) or --from")
     if transformer is not None and transformer_config is not None:
@@ -253,7 +264,11 @@ def assemble_model(
         loaded_tokenizer = AutoTokenizer.from_pretrained(folders["tokenizer"])
         if folders["text_encoder"] is None:
             folders["text_encoder"] = write_text_encoder(
-                folders["tokenizer"], work / "text_encoder", config=text_encoder_config, seed=seed
+                folders["tokenizer"],
+                work / "text_encoder",
+                config=text_encoder_config,
+                seed=seed,
+                previous_token_bias=text_previous_token_bias,
             )
             made.append("text_encoder")
         # Settings: given, else the transformer's own (a `dynamictrl train` output has its image-latent scale),

@@ -88,16 +88,24 @@ def train_tokenizer(
 
 
 def write_text_encoder(
-    tokenizer: str | Path, folder: str | Path, *, config: Mapping[str, Any] | None = None, seed: int = 0
+    tokenizer: str | Path,
+    folder: str | Path,
+    *,
+    config: Mapping[str, Any] | None = None,
+    seed: int = 0,
+    previous_token_bias: float | None = None,
 ) -> Path:
     """A seeded random frozen T5 encoder (`models.text.build_t5_encoder`) with the vocabulary of the tokenizer in
-    `tokenizer`, saved to `folder` (config.json + model.safetensors, atomically)."""
+    `tokenizer`, saved to `folder` (config.json + model.safetensors, atomically). `previous_token_bias`: None, the
+    builder's default (`SMALL_TEXT_PREVIOUS_TOKEN_BIAS`); 0, T5's random bias."""
     from transformers import AutoTokenizer
 
+    from ..models.configs import SMALL_TEXT_PREVIOUS_TOKEN_BIAS
     from ..models.text import build_t5_encoder, save_t5_encoder
 
     vocab = len(AutoTokenizer.from_pretrained(tokenizer))
-    return save_t5_encoder(build_t5_encoder(vocab, config, seed), folder)
+    bias = SMALL_TEXT_PREVIOUS_TOKEN_BIAS if previous_token_bias is None else previous_token_bias
+    return save_t5_encoder(build_t5_encoder(vocab, config, seed, previous_token_bias=bias), folder)
 
 
 __all__ = ["TokenizerReport", "read_captions", "train_tokenizer", "write_text_encoder"]

@@ -138,6 +138,36 @@ def test_dynamictrl_train_starts_from_it_and_reassembling_keeps_the_rest(assembl
     assert result.settings["image_latent_scale"] == 0.5
 
 
+def test_a_new_text_encoder_replaces_the_source_s_and_keeps_the_rest(assembled, tmp_path):
+    """`--text-previous-token-bias` with `--from`: the T5 is made anew (same seed and vocabulary, only the
+    previous-token bias differs), every other component is the source's; 0 gives T5's random bias back."""
+    from transformers import T5EncoderModel
+
+    from dynamictrl.models.text import build_t5_encoder
+
+    result = assemble_model(tmp_path / "plain", source=assembled.path, text_previous_token_bias=0.0)
+    assert result.made == ("text_encoder",)
+    for name in ("tokenizer", "vae", "transformer"):
+        for file in (assembled.path / name).iterdir():
+            assert (result.path / name / file.name).read_bytes() == file.read_bytes()
+    plain = T5EncoderModel.from_pretrained(result.path / "text_encoder").state_dict()
+    vocab = T5EncoderModel.from_pretrained(assembled.path / "text_encoder").config.vocab_size
+    expected = build_t5_encoder(vocab, TINY_SMALL_TEXT_ENCODER_CONFIG, seed=0, previous_token_bias=0.0).state_dict()
+    assert all(torch.equal(plain[k], v) for k, v in expected.items())
+    default = T5EncoderModel.from_pretrained(assembled.path / "text_encoder").state_dict()
+    assert [k for k in default if not torch.equal(default[k], plain[k])] == [
+        "encoder.block.0.layer.0.SelfAttention.relative_attention_bias.weight"
+    ]
+    with pytest.raises(InputError, match="not both"):
+        assemble_model(
+            tmp_path / "c",
+            source=assembled.path,
+            text_encoder=assembled.path / "text_encoder",
+            text_previous_token_bias=8.0,
+        )
+    assert not (tmp_path / "c").exists()
+
+
 def test_transformer_configs_by_name_or_file(tmp_path):
     assert resolve_transformer_config("small") == SMALL_TRANSFORMER_CONFIG
     (tmp_path / "t.json").write_text(json.dumps({"_class_name": "X", "num_layers": 2}))

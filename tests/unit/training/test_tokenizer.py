@@ -130,6 +130,23 @@ def test_text_encoder_is_seeded_frozen_and_sized_by_the_tokenizer(trained, tmp_p
         build_t5_encoder(2)
 
 
+def test_text_encoder_outputs_carry_the_previous_word():
+    """The small T5's last head attends to the previous token, so one word's output tells which word came before
+    it ("plain green background" vs "a green shirt"); with the random bias alone it is the same in any context."""
+    ids = torch.tensor([[5, 7, 9, 11, 1], [6, 7, 9, 11, 1]])  # token 7 after token 5, and after token 6
+    encoder = build_t5_encoder(32, seed=0)
+    encoder.set_attn_implementation("eager")  # the one that returns attention weights
+    out = encoder(ids, output_attentions=True)
+    last_head = out.attentions[0][:, -1]  # [B, L, L], first layer
+    assert (last_head.diagonal(offset=-1, dim1=1, dim2=2) > 0.9).all()  # row i puts > 90% on token i - 1
+    same_word = torch.cosine_similarity(out.last_hidden_state[0, 1], out.last_hidden_state[1, 1], dim=0)
+    random_bias = build_t5_encoder(32, seed=0, previous_token_bias=0.0)(ids).last_hidden_state
+    assert same_word < 0.9 < torch.cosine_similarity(random_bias[0, 1], random_bias[1, 1], dim=0)
+    state, plain = encoder.state_dict(), build_t5_encoder(32, seed=0, previous_token_bias=0.0).state_dict()
+    changed = [k for k in state if not torch.equal(state[k], plain[k])]
+    assert changed == ["encoder.block.0.layer.0.SelfAttention.relative_attention_bias.weight"]
+
+
 def test_train_t5_tokenizer_writes_atomically(tmp_path):
     target = tmp_path / "tok"
     train_t5_tokenizer(["a b c"], target, vocab_size=16)
