@@ -2,7 +2,7 @@
 # The small DynamiCtrl model, from nothing to the pipeline folder bundled as dynamictrl/assets/small_model
 # (docs/small_model.md). Every stage is resumable: run this script again after an interruption and it goes on
 # where it stopped (synth skips finished clips, train-vae/train resume from their last checkpoint, a finished
-# stage is skipped). About 4.9 hours on the 2-core CPU this project is developed on (over issue 10's 150 minutes).
+# stage is skipped). About 5.3 hours on the 2-core CPU this project is developed on (over issue 10's 150 minutes).
 #   recipes/small_model.sh [RUN_DIR]        (default runs/small)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -28,10 +28,11 @@ if [ ! -f "$RUN/vae/vae/config.json" ]; then
 fi
 
 # 3. The initial pipeline folder: trained VAE, tokenizer trained on the captions, frozen random T5, random
-#    transformer, the synthetic pose drawing in dynamictrl.json.
+#    transformer, the synthetic pose drawing in dynamictrl.json. The bundled model's first 18,000 steps had T5's
+#    random attention bias (--text-previous-token-bias 0); step 6 gives it the previous-token head.
 if [ ! -f "$RUN/init/model_index.json" ]; then
   dt assemble-model "$RUN/init" --vae "$RUN/vae/vae" --captions "$RUN/data/train/manifest.jsonl" \
-    --transformer-config small --pose-render synthetic
+    --transformer-config small --pose-render synthetic --text-previous-token-bias 0
 fi
 
 # 4. The transformer, with our trainer (latents cached on the fly in RUN/cache), in the three cosine cycles the
@@ -61,10 +62,11 @@ fi
 #    and a 3,000-step cosine from 1.3e-4 (about the rate a 9,000-step schedule has at step 6,000), 22-24 min each on
 #    two idle threads once the latents are cached. The bundled model was made this way after the decode became
 #    aligned; each cycle cut the x0 error on the validation set (synth --seed 3000) further (docs/small_model.md).
-cycle() {  # cycle OUT_DIR FROM_TRANSFORMER
+cycle() {  # cycle OUT_DIR FROM_TRANSFORMER [assemble-model options]
   local out=$1 from=$2
+  shift 2
   if [ ! -f "$out-start/model_index.json" ]; then
-    dt assemble-model "$out-start" --from "$RUN/init" --transformer "$from" --overwrite
+    dt assemble-model "$out-start" --from "$RUN/init" --transformer "$from" --overwrite "$@"
   fi
   if [ "$(trained "$out")" -lt 3000 ]; then
     # shellcheck disable=SC2046
@@ -78,6 +80,11 @@ cycle "$RUN/dit3" "$RUN/dit2/transformer"
 cycle "$RUN/dit4" "$RUN/dit3/transformer"
 cycle "$RUN/dit5" "$RUN/dit4/transformer"
 
-# 6. The final folder (checked to load, at most 40 MB).
-dt assemble-model "$RUN/model" --from "$RUN/init" --transformer "$RUN/dit5/transformer" --overwrite
+# 6. A T5 whose last head attends to the previous token (the same random T5 but for one relative-position bias, so
+#    a colour word's output says which noun it names; docs/small_model.md, "Tokenizer and text encoder"), and one
+#    more cycle, in which the transformer learns to read it (to 21,000 steps).
+cycle "$RUN/dit6" "$RUN/dit5/transformer" --text-previous-token-bias 8
+
+# 7. The final folder (checked to load, at most 40 MB).
+dt assemble-model "$RUN/model" --from "$RUN/dit6-start" --transformer "$RUN/dit6/transformer" --overwrite
 echo "small model: $RUN/model (bundle it with: rm -rf dynamictrl/assets/small_model && cp -r $RUN/model dynamictrl/assets/small_model)"
