@@ -54,14 +54,16 @@ def plain_background_captions(manifest: Path) -> list[tuple[str, str]]:
 def variants(vocab: int, config: dict[str, Any]) -> dict[str, Any]:
     import torch
 
-    from dynamictrl.models.text import build_t5_encoder
+    from dynamictrl.models.configs import SMALL_TEXT_PREVIOUS_TOKEN_BIAS
+    from dynamictrl.models.text import build_t5_encoder, relative_position_bucket
 
     random_bias = build_t5_encoder(vocab, config, seed=0, previous_token_bias=0.0)
     both = copy.deepcopy(random_bias)
     bias = both.encoder.block[0].layer[0].SelfAttention.relative_attention_bias.weight
     scaled = copy.deepcopy(random_bias)
     with torch.no_grad():
-        bias[1, 0], bias[9, 1] = 8.0, 8.0  # T5's buckets for distance -1 and +1 (bidirectional, 16 buckets)
+        for head, distance in ((0, -1), (1, 1)):
+            bias[relative_position_bucket(both.config, distance), head] = SMALL_TEXT_PREVIOUS_TOKEN_BIAS
         for block in scaled.encoder.block:
             block.layer[0].SelfAttention.o.weight *= 4
     return {

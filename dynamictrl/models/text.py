@@ -164,7 +164,6 @@ def build_t5_encoder(
     """
     import torch
     from transformers import T5Config, T5EncoderModel
-    from transformers.models.t5.modeling_t5 import T5Attention
 
     if isinstance(vocab_size, bool) or not isinstance(vocab_size, int) or vocab_size < 3:
         raise InputError(f"vocab_size must be an integer of 3 or more (pad, eos, unk), got {vocab_size!r}")
@@ -176,16 +175,24 @@ def build_t5_encoder(
         torch.manual_seed(seed)
         model = T5EncoderModel(t5_config)
     if previous_token_bias:
-        bucket = T5Attention._relative_position_bucket(
-            torch.tensor(-1),
-            bidirectional=True,
-            num_buckets=t5_config.relative_attention_num_buckets,
-            max_distance=t5_config.relative_attention_max_distance,
-        )
         bias = model.encoder.block[0].layer[0].SelfAttention.relative_attention_bias.weight
         with torch.no_grad():
-            bias[int(bucket), t5_config.num_heads - 1] = previous_token_bias
+            bias[relative_position_bucket(t5_config, -1), t5_config.num_heads - 1] = previous_token_bias
     return model.requires_grad_(False).eval()
+
+
+def relative_position_bucket(config: Any, distance: int) -> int:
+    """The row of a T5 encoder's `relative_attention_bias` for key position − query position = `distance`."""
+    import torch
+    from transformers.models.t5.modeling_t5 import T5Attention
+
+    bucket = T5Attention._relative_position_bucket(
+        torch.tensor(distance),
+        bidirectional=True,
+        num_buckets=config.relative_attention_num_buckets,
+        max_distance=config.relative_attention_max_distance,
+    )
+    return int(bucket)
 
 
 def save_t5_encoder(model: Any, folder: str | Path) -> Path:
@@ -196,4 +203,13 @@ def save_t5_encoder(model: Any, folder: str | Path) -> Path:
     return folder
 
 
-__all__ = ["EOS", "PAD", "UNK", "build_t5_encoder", "save_t5_encoder", "token_lengths", "train_t5_tokenizer"]
+__all__ = [
+    "EOS",
+    "PAD",
+    "UNK",
+    "build_t5_encoder",
+    "relative_position_bucket",
+    "save_t5_encoder",
+    "token_lengths",
+    "train_t5_tokenizer",
+]
