@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -232,7 +233,7 @@ def assemble_model(
     if text_previous_token_bias is not None:
         if text_encoder is not None:
             raise InputError("give --text-encoder or --text-previous-token-bias (a new T5), not both")
-        if not -1e4 < text_previous_token_bias < 1e4:
+        if not math.isfinite(text_previous_token_bias):
             raise InputError(f"text_previous_token_bias must be a finite number, got {text_previous_token_bias}")
         if text_encoder_config is None and folders["text_encoder"] is not None:  # the source's sizes
             source_config = _config(folders["text_encoder"])

@@ -100,12 +100,11 @@ def write_text_encoder(
     builder's default (`SMALL_TEXT_PREVIOUS_TOKEN_BIAS`); 0, T5's random bias."""
     from transformers import AutoTokenizer
 
-    from ..models.configs import SMALL_TEXT_PREVIOUS_TOKEN_BIAS
     from ..models.text import build_t5_encoder, save_t5_encoder
 
     vocab = len(AutoTokenizer.from_pretrained(tokenizer))
-    bias = SMALL_TEXT_PREVIOUS_TOKEN_BIAS if previous_token_bias is None else previous_token_bias
-    return save_t5_encoder(build_t5_encoder(vocab, config, seed, previous_token_bias=bias), folder)
+    bias = {} if previous_token_bias is None else {"previous_token_bias": previous_token_bias}
+    return save_t5_encoder(build_t5_encoder(vocab, config, seed, **bias), folder)
 
 
 __all__ = ["TokenizerReport", "read_captions", "train_tokenizer", "write_text_encoder"]
