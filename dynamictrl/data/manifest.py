@@ -38,11 +38,15 @@ class ClipRecord:
     reference: Path | None = None
 
     def to_json(self, root: Path | None = None) -> dict:
+        """The record's JSON line; with `root` (a resolved folder), paths under it relative to it and the others
+        absolute, so the line reads back from a manifest in `root` whatever the working directory."""
         out = asdict(self)
         for key in ("video", "pose", "mask", "reference"):
-            if out[key] is not None:
-                path = Path(out[key])
-                out[key] = str(path.relative_to(root) if root is not None and path.is_relative_to(root) else path)
+            if out[key] is not None and root is not None:
+                path = Path(out[key]).resolve()
+                out[key] = str(path.relative_to(root) if path.is_relative_to(root) else path)
+            elif out[key] is not None:
+                out[key] = str(out[key])
         return out
 
 
