@@ -17,12 +17,14 @@ EPILOG = """examples:
   dynamictrl synth data/synth --n 400 --seed 0                      17 frames at 64x64, 8 fps
   dynamictrl synth data/synth --n 100 --motions walk,jump --frames 25 --size 96x64
   dynamictrl synth data/real --n 50 --motion-video dance.mp4          characters driven by real motion
+  dynamictrl synth data/plain --n 200 --backgrounds white,black       plain white or black backgrounds only
 """
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     from ..pose.extract import BACKENDS
     from ..synthetic.motion import MOTION_NAMES
+    from ..synthetic.palette import COLOUR_NAMES
 
     p = subparsers.add_parser(
         "synth",
@@ -41,6 +43,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     p.add_argument("--fps", type=float, default=8.0, help="frame rate (default 8)")
     p.add_argument(
         "--motions", default=None, help=f"comma-separated motions to draw from (default all: {','.join(MOTION_NAMES)})"
+    )
+    p.add_argument(
+        "--backgrounds",
+        default=None,
+        metavar="COLOURS",
+        help="comma-separated colours: plain backgrounds of these only (default any background; "
+        f"colours: {','.join(COLOUR_NAMES)})",
     )
     p.add_argument(
         "--motion-video",
@@ -87,6 +96,7 @@ def run(args: argparse.Namespace) -> int:
         width=width,
         fps=args.fps,
         motions=tuple(args.motions.split(",")) if args.motions else None,
+        backgrounds=args.backgrounds,
         motion_videos=tuple(args.motion_video or ()),
         pose_backend=args.pose_backend,
         crf=args.crf,

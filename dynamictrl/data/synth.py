@@ -69,6 +69,7 @@ class SynthOptions:
     width: int = 64
     fps: float = 8.0
     motions: tuple[str, ...] | None = None
+    backgrounds: tuple[str, ...] | None = None
     motion_videos: tuple[Path, ...] = ()
     pose_backend: str = "auto"
     crf: int = VIDEO_CRF
@@ -76,6 +77,7 @@ class SynthOptions:
 
     def __post_init__(self) -> None:
         from ..models.geometry import validate_num_frames, validate_size
+        from ..synthetic.background import parse_background_colours
         from ..synthetic.motion import parse_motions
 
         for name, low in (("n", 1), ("seed", 0)):
@@ -92,6 +94,7 @@ class SynthOptions:
             raise InputError(f"--crf must be an integer in 0..51, got {self.crf!r}")
         object.__setattr__(self, "fps", float(self.fps))
         object.__setattr__(self, "motions", parse_motions(self.motions))
+        object.__setattr__(self, "backgrounds", parse_background_colours(self.backgrounds))
         videos = tuple(Path(v) for v in self.motion_videos)
         for video in videos:
             if not video.is_file():
@@ -109,6 +112,10 @@ class SynthOptions:
         out["motion_videos"] = [{"name": v.name, "sha256": _sha256_file(v)} for v in self.motion_videos]
         if not self.motion_videos:
             out.pop("pose_backend")
+        if self.backgrounds is None:
+            out.pop("backgrounds")  # the settings of a set made before the option stay the same
+        else:
+            out["backgrounds"] = list(self.backgrounds)
         out["format"] = SYNTH_FORMAT
         out["pose_style"] = SYNTH_POSE_STYLE.to_json()
         return out
@@ -248,6 +255,7 @@ def write_clip(out_dir: Path, index: int, options: SynthOptions, driving: Sequen
         fps=o.fps,
         motion=driving,
         motions=o.motions,
+        backgrounds=o.backgrounds,
     )
     name = clip_name(index)
     paths = clip_paths(out_dir, name)
@@ -296,6 +304,7 @@ def write_synthetic_dataset(
     width: int = 64,
     fps: float = 8.0,
     motions: Sequence[str] | str | None = None,
+    backgrounds: Sequence[str] | str | None = None,
     motion_video: str | os.PathLike | Sequence[str | os.PathLike] | None = None,
     pose_backend: str = "auto",
     crf: int = VIDEO_CRF,
@@ -317,6 +326,7 @@ def write_synthetic_dataset(
         width=width,
         fps=fps,
         motions=tuple(motions.split(",")) if isinstance(motions, str) else (tuple(motions) if motions else None),
+        backgrounds=tuple(backgrounds.split(",")) if isinstance(backgrounds, str) else backgrounds,
         motion_videos=videos,
         pose_backend=pose_backend,
         crf=crf,

@@ -89,6 +89,31 @@ def sample_background(rng: np.random.Generator, avoid: list[str] | tuple[str, ..
     return BackgroundSpec(kind, (first, second), orientation, width)
 
 
+def parse_background_colours(names: str | list[str] | tuple[str, ...] | None) -> tuple[str, ...] | None:
+    """ "white,black" (or a list) → checked palette names for plain backgrounds; None or empty → None (any
+    background, as `sample_background` draws)."""
+    if names is None:
+        return None
+    items = [n.strip() for n in names.split(",")] if isinstance(names, str) else [str(n).strip() for n in names]
+    items = [n for n in items if n]
+    if not items:
+        return None
+    unknown = [n for n in items if n not in PALETTE]
+    if unknown:
+        raise InputError(f"Unknown background colour {unknown[0]!r}; use one or more of: {', '.join(COLOUR_NAMES)}")
+    return tuple(dict.fromkeys(items))
+
+
+def sample_plain_background(
+    rng: np.random.Generator, colours: tuple[str, ...], avoid: list[str] | tuple[str, ...] = ()
+) -> BackgroundSpec | None:
+    """A plain background of one of `colours` standing apart from `avoid`, or None when none of them does."""
+    allowed = distinct(colours, avoid)
+    if not allowed:
+        return None
+    return BackgroundSpec("solid", (allowed[int(rng.integers(len(allowed)))],))
+
+
 def render_background(spec: BackgroundSpec, height: int, width: int) -> npt.NDArray[np.uint8]:
     """The background as an RGB uint8 image `[height, width, 3]`, the same picture at any size (coordinates are
     pixel centres as fractions of the frame)."""

@@ -21,7 +21,13 @@ import numpy.typing as npt
 from ..errors import InputError
 from ..pose.render import PoseStyle, draw_pose
 from ..pose.types import PARTS, FramePose
-from .background import BackgroundSpec, background_phrase, sample_background
+from .background import (
+    BackgroundSpec,
+    background_phrase,
+    parse_background_colours,
+    sample_background,
+    sample_plain_background,
+)
 from .character import Character, sample_character
 from .motion import MOTIONS, make_motion, mirror_frames, parse_motions
 from .render import render_character
@@ -113,6 +119,27 @@ def _check(seed: int, index: int, frames: int, height: int, width: int, fps: flo
         raise InputError(f"fps must be a positive number, got {fps!r}")
 
 
+# Characters drawn at most this many times for a plain background of the asked colours (every palette colour
+# stands apart from most characters: a few draws suffice).
+MAX_CHARACTER_DRAWS = 100
+
+
+def _with_plain_background(
+    colours: tuple[str, ...], character: Character, char_rng: np.random.Generator, bg_rng: np.random.Generator
+) -> tuple[Character, BackgroundSpec]:
+    """The first character (this one, then more from `char_rng`) that a plain background of `colours` stands
+    apart from, with that background."""
+    for _ in range(MAX_CHARACTER_DRAWS):
+        background = sample_plain_background(bg_rng, colours, character.colours())
+        if background is not None:
+            return character, background
+        character = sample_character(char_rng)
+    raise InputError(
+        f"No character in {MAX_CHARACTER_DRAWS} draws stands apart from a plain {' or '.join(colours)} background; "
+        "add more background colours"
+    )
+
+
 def make_sample(
     seed: int,
     index: int,
@@ -124,18 +151,28 @@ def make_sample(
     style: PoseStyle = SYNTH_POSE_STYLE,
     motion: str | Sequence[FramePose] | None = None,
     motions: Sequence[str] | str | None = None,
+    backgrounds: Sequence[str] | str | None = None,
 ) -> Sample:
     """Sample `index` of the world `seed`.
 
     `motion`: a motion name (`motion.MOTION_NAMES`), a keypoint sequence (real motion, e.g. from the pose stage, with
     at least `frames` frames: a window of it is retargeted to the character, mirrored half of the time), or None (one
     of `motions`, default all, drawn from the sample's generator).
+
+    `backgrounds`: palette colours (a list or "white,black"); the background is then a plain one of them that
+    stands apart from the character, and a character none of them stands apart from is drawn again (from the
+    character's own stream, so still deterministic). None (the default) draws any background; the samples are
+    then those of every earlier version.
     """
     _check(seed, index, frames, height, width, fps)
+    colours = parse_background_colours(backgrounds)
     streams = np.random.SeedSequence([int(seed), int(index)]).spawn(4)
     char_rng, bg_rng, choice_rng, motion_rng = (np.random.default_rng(s) for s in streams)
     character = sample_character(char_rng)
-    background = sample_background(bg_rng, character.colours())
+    if colours is None:
+        background = sample_background(bg_rng, character.colours())
+    else:
+        character, background = _with_plain_background(colours, character, char_rng, bg_rng)
     if motion is None or isinstance(motion, str):
         if motion is None:
             names = parse_motions(motions)

@@ -90,6 +90,17 @@ def test_rerun_skips_finished_clips_extends_and_refuses_other_settings(tmp_path)
         _write(tmp_path / "other")
 
 
+def test_background_colours_are_a_setting_and_old_sets_keep_theirs(tmp_path):
+    plain = _write(tmp_path / "plain", n=2, backgrounds="black,white")
+    settings = json.loads((tmp_path / "plain" / "synth.json").read_text())["settings"]
+    assert settings["backgrounds"] == ["black", "white"]
+    assert all(r.caption.endswith(("plain black background", "plain white background")) for r in plain.records)
+    _write(tmp_path / "any", n=1)
+    assert "backgrounds" not in json.loads((tmp_path / "any" / "synth.json").read_text())["settings"]
+    with pytest.raises(InputError, match="other settings"):
+        _write(tmp_path / "any", n=1, backgrounds="black")
+
+
 @pytest.mark.parametrize(
     "kwargs, message",
     [
@@ -98,6 +109,7 @@ def test_rerun_skips_finished_clips_extends_and_refuses_other_settings(tmp_path)
         ({"frames": 1}, "at least 5"),
         ({"height": 40}, "--height must be a positive multiple of 16"),
         ({"motions": "walk,fly"}, "Unknown motion 'fly'"),
+        ({"backgrounds": "white,grey"}, "Unknown background colour 'grey'"),
         ({"fps": 0.0}, "--fps"),
         ({"motion_video": "missing.mp4"}, "is not a file"),
     ],

@@ -6,7 +6,14 @@ import numpy as np
 import pytest
 
 from dynamictrl.errors import InputError
-from dynamictrl.synthetic.background import BackgroundSpec, background_phrase, render_background, sample_background
+from dynamictrl.synthetic.background import (
+    BackgroundSpec,
+    background_phrase,
+    parse_background_colours,
+    render_background,
+    sample_background,
+    sample_plain_background,
+)
 from dynamictrl.synthetic.palette import MIN_CONTRAST, PALETTE, distance
 
 
@@ -49,6 +56,24 @@ def test_sampled_backgrounds_avoid_the_character_colours():
             assert min(distance(colour, a) for a in ("red", "blue", "light")) >= MIN_CONTRAST
         assert BackgroundSpec.from_dict(spec.to_dict()) == spec
     assert kinds == {"solid", "gradient", "stripes"}
+
+
+def test_plain_backgrounds_of_the_asked_colours_stand_apart_or_are_none():
+    assert parse_background_colours(None) is None and parse_background_colours(" , ") is None
+    assert parse_background_colours("white, black,white") == ("white", "black")
+    with pytest.raises(InputError, match="Unknown background colour 'grey'; use one or more of: red"):
+        parse_background_colours(["white", "grey"])
+    seen = set()
+    for seed in range(20):
+        spec = sample_plain_background(np.random.default_rng(seed), ("white", "pink", "black"), ["dark", "green"])
+        assert spec is not None and spec.kind == "solid"
+        seen.add(spec.colours[0])
+    assert seen == {"white", "pink", "black"}
+    # white and pink are within MIN_CONTRAST of light skin, so only black stands apart from it
+    assert sample_plain_background(np.random.default_rng(0), ("white", "pink", "black"), ["light"]).colours == (
+        "black",
+    )
+    assert sample_plain_background(np.random.default_rng(0), ("white", "pink"), ["light"]) is None
 
 
 @pytest.mark.parametrize(

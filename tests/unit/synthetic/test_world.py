@@ -10,6 +10,7 @@ from dynamictrl.pose.render import draw_pose
 from dynamictrl.pose.synthetic import standing_person
 from dynamictrl.pose.types import FramePose
 from dynamictrl.synthetic.background import BackgroundSpec, background_phrase
+from dynamictrl.synthetic.palette import MIN_CONTRAST, distance
 from dynamictrl.synthetic.world import SYNTH_POSE_STYLE, caption_parts, make_sample, recaption
 
 ARRAYS = ("frames", "pose", "person_mask", "clothes_mask")
@@ -31,6 +32,21 @@ def test_motion_choice_does_not_change_the_character():
     assert walk.character == jump.character and walk.background == jump.background
     assert walk.motion == "walk" and "walking across" in walk.caption and "jumping" in jump.caption
     assert {make_sample(1, i, frames=5, motions="wave").motion for i in range(3)} == {"wave"}
+
+
+def test_background_colours_give_plain_backgrounds_apart_from_the_character_and_keep_the_default_world():
+    colours = set()
+    for index in range(12):
+        s = make_sample(5, index, frames=5, backgrounds="white,pink")
+        assert s.background.kind == "solid" and s.caption.endswith(f"on a plain {s.background.colours[0]} background")
+        assert all(distance(s.background.colours[0], c) >= MIN_CONTRAST for c in s.character.colours())
+        assert make_sample(5, index, frames=5, backgrounds="white,pink").frames.tobytes() == s.frames.tobytes()
+        colours.add(s.background.colours[0])
+    assert colours == {"white", "pink"}
+    # characters with light skin (too close to white and pink) are drawn again; the default world is untouched
+    default = [make_sample(5, index, frames=5) for index in range(12)]
+    assert any(d.character.skin == "light" for d in default)
+    assert default[0].frames.tobytes() == make_sample(5, 0, frames=5, backgrounds=None).frames.tobytes()
 
 
 def test_the_pose_render_is_drawn_from_the_keypoints():
@@ -66,8 +82,12 @@ def test_a_keypoint_sequence_drives_the_sample():
 
 
 @pytest.mark.parametrize(
-    "kwargs", [{"seed": -1}, {"frames": 0}, {"height": 8}, {"fps": 0.0}, {"motion": "fly"}, {"motions": "walk,x"}]
-)
+    "kwargs",
+    [
+        {"seed": -1}, {"frames": 0}, {"height": 8}, {"fps": 0.0},
+        {"motion": "fly"}, {"motions": "walk,x"}, {"backgrounds": "grey"},
+    ],
+)  # fmt: skip
 def test_bad_arguments_are_input_errors(kwargs):
     args = {"seed": 0, "index": 0, **kwargs}
     with pytest.raises(InputError):
