@@ -402,6 +402,39 @@ def margins(
     return out
 
 
+def noise_sharing(per_clip: dict[str, dict[str, Any]], seeds: list[int]) -> dict[str, Any]:
+    """How much of the seed spread the clips share: every clip of a set is generated with the same seed, so with
+    the same noise tensor (clips have one shape), and a noise that suits the small model lowers or raises every
+    clip together. Beside the benchmark's assignment (`shared`: clip i with seed k) this scores the rotated one
+    (`rotated`: clip i with the k+i-th seed, mod the seed count), which averages each set mean over different
+    noises, from the same videos (`per_clip_last3`); the margin (model − other motion, acceptance metrics, last
+    three quarters) is the same for both, its seed spread is not. Informational: the verdict uses `shared`."""
+    clips = sorted(per_clip)
+    keys = [str(s) for s in seeds]
+    out: dict[str, Any] = {}
+    for metric in ACCEPTANCE_METRICS:
+        out[metric] = {}
+        for design, shift in (("shared", 0), ("rotated", 1)):
+            means = {
+                method: [
+                    float(
+                        np.mean(
+                            [
+                                per_clip[c][method][keys[(k + shift * i) % len(keys)]][metric]
+                                for i, c in enumerate(clips)
+                            ]
+                        )
+                    )
+                    for k in range(len(keys))
+                ]
+                for method in ("model", "other_motion")
+            }
+            spread = max(max(v) - min(v) for v in means.values())
+            margin = float(np.mean(means["model"]) - np.mean(means["other_motion"]))
+            out[metric][design] = {"set_means": means, "margin": margin, "seed_spread": spread}
+    return out
+
+
 # ------------------------------------------------------------------------------------------------ the sets
 def evaluate_set(
     name: str,
@@ -488,6 +521,7 @@ def evaluate_set(
             **{m: clip_average(check)[m]["last3"] for m in ("silhouette_iou", "silhouette_empty")},
         },
         "per_clip_last3": per_clip,
+        "noise_sharing": noise_sharing(per_clip, seeds),
     }
     kept["vae_ceiling"] = {c.name: v for c, v in zip(clips[:3], reconstructions[:3], strict=False)}
     return block, kept
