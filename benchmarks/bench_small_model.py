@@ -5,7 +5,11 @@
   backward, AdamW), per VAE config × batch size × torch threads.
 - transformer (`training.spec.diffusion_loss` on cached latents: what a step costs once `prepare-data
   --cache-latents` has encoded everything): 17 frames → 5 latent frames padded to 6 (as the pipeline pads odd
-  counts) of 16×16 (the 4× VAE), 48 text tokens, per transformer config × batch × threads.
+  counts) of 16×16 (the 4× VAE), 48 text tokens, per transformer config × batch × threads × `--precisions`
+  (`fp32`; `bf16`: the step under `torch.autocast("cpu", torch.bfloat16)`, as the trainer's `mixed_precision:
+  bf16` runs it, float32 weights and optimizer). A bf16 row gives `speed_vs_fp32` (fp32 median / bf16 median, same
+  variant, batch and threads, same run) and its cost on one fixed batch from the same weights: the loss's relative
+  difference and the cosine between the two gradients.
 
 Each variant: `--warmup` steps, then the median and minimum of `--steps` timed steps. The machine's load average is
 recorded: other processes on the 2 cores inflate the times. Batch 1 is slow for the VAE at 64 px: PyTorch's CPU
@@ -81,7 +85,7 @@ def bench_vae(name: str, batch: int, steps: int, warmup: int) -> dict:
     return {**result, "parameters": params, "fp32_mb": params * 4 / 1e6}
 
 
-def bench_transformer(name: str, batch: int, steps: int, warmup: int) -> dict:
+def bench_transformer(name: str, batch: int, steps: int, warmup: int, precision: str = "fp32") -> dict:
     from diffusers import CogVideoXDPMScheduler
 
     from dynamictrl.models.configs import SMALL_TRANSFORMER_CONFIG
@@ -98,17 +102,39 @@ def bench_transformer(name: str, batch: int, steps: int, warmup: int) -> dict:
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
     latent = (batch, 6, 16, SIDE // 4, SIDE // 4)
 
+    def batch_of(generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
+        return {
+            "video_latents": torch.randn(latent, generator=generator),
+            "image_latents": torch.randn(latent, generator=generator),
+            "control_latents": torch.randn(latent, generator=generator),
+            "prompt_embeds": torch.randn(batch, TEXT_LEN, TEXT_DIM, generator=generator),
+            "timesteps": torch.randint(0, 1000, (batch,), generator=generator),
+            "noise": torch.randn(latent, generator=generator),
+        }
+
+    def loss_of(inputs: dict[str, torch.Tensor], bf16: bool) -> torch.Tensor:
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            return diffusion_loss(model, scheduler, **inputs)
+
+    extra: dict[str, float] = {}
+    if precision == "bf16":  # the cost, before any step changes the weights: one fixed batch, both precisions
+        fixed = batch_of(torch.Generator().manual_seed(1))
+        losses, grads = [], []
+        for bf16 in (False, True):
+            loss = loss_of(fixed, bf16)
+            loss.backward()
+            losses.append(float(loss.detach()))
+            grads.append(torch.cat([p.grad.flatten() for p in model.parameters() if p.grad is not None]))
+            optimizer.zero_grad(set_to_none=True)
+        extra = {
+            "loss_relative_difference": abs(losses[1] - losses[0]) / abs(losses[0]),
+            "gradient_cosine": float(
+                torch.nn.functional.cosine_similarity(grads[0].double(), grads[1].double(), dim=0)
+            ),
+        }
+
     def step() -> None:
-        loss = diffusion_loss(
-            model,
-            scheduler,
-            video_latents=torch.randn(latent),
-            image_latents=torch.randn(latent),
-            control_latents=torch.randn(latent),
-            prompt_embeds=torch.randn(batch, TEXT_LEN, TEXT_DIM),
-            timesteps=torch.randint(0, 1000, (batch,)),
-            noise=torch.randn(latent),
-        )
+        loss = loss_of(batch_of(), precision == "bf16")
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         optimizer.step()
@@ -116,7 +142,7 @@ def bench_transformer(name: str, batch: int, steps: int, warmup: int) -> dict:
 
     result = _time(step, steps, warmup)
     params = sum(p.numel() for p in model.parameters())
-    return {**result, "parameters": params, "fp32_mb": params * 4 / 1e6}
+    return {**result, **extra, "parameters": params, "fp32_mb": params * 4 / 1e6}
 
 
 def main() -> None:
@@ -128,7 +154,13 @@ def main() -> None:
     parser.add_argument("--variants", default=None, help="comma-separated variant names (default: all)")
     parser.add_argument("--vae-batches", default="1,2,4")
     parser.add_argument("--transformer-batches", default="4,8")
+    parser.add_argument("--precisions", default="fp32,bf16", help="transformer step precisions: fp32, bf16")
+    parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
+    asked = {p for p in args.precisions.split(",") if p}
+    if not asked or asked - {"fp32", "bf16"}:
+        raise SystemExit(f"--precisions takes fp32 and/or bf16, got {args.precisions!r}")
+    precisions = [p for p in ("fp32", "bf16") if p in asked]  # fp32 first: a bf16 row's ratio needs it
     rows = []
     for threads in (int(t) for t in args.threads.split(",")):
         torch.set_num_threads(threads)
@@ -146,16 +178,20 @@ def main() -> None:
                 if args.variants and name not in args.variants.split(","):
                     continue
                 for batch in (int(b) for b in args.transformer_batches.split(",")):
-                    load = os.getloadavg()[0]
-                    row = {"stage": "transformer", "variant": name, "batch": batch, "threads": threads}
-                    rows.append(
-                        {**row, "load_before": load, **bench_transformer(name, batch, args.steps, args.warmup)}
-                    )
-                    print(json.dumps(rows[-1]), flush=True)
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+                    for precision in precisions:
+                        load = os.getloadavg()[0]
+                        row = {"stage": "transformer", "variant": name, "batch": batch, "threads": threads}
+                        row.update(precision=precision, load_before=load)
+                        rows.append({**row, **bench_transformer(name, batch, args.steps, args.warmup, precision)})
+                        if precision == "fp32":
+                            fp32_median = rows[-1]["median_s"]
+                        elif "fp32" in precisions:  # measured just before, same variant, batch and threads
+                            rows[-1]["speed_vs_fp32"] = fp32_median / rows[-1]["median_s"]
+                        print(json.dumps(rows[-1]), flush=True)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
     setup = {"frames": FRAMES, "side": SIDE, "text_tokens": TEXT_LEN, "steps": args.steps, "warmup": args.warmup}
     machine = {"cpu_count": os.cpu_count(), "processor": platform.processor(), "torch": torch.__version__}
-    RESULTS.write_text(json.dumps({"setup": setup, "machine": machine, "results": rows}, indent=2) + "\n")
+    args.out.write_text(json.dumps({"setup": setup, "machine": machine, "results": rows}, indent=2) + "\n")
 
 
 if __name__ == "__main__":
