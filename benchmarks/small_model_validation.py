@@ -10,9 +10,10 @@ The recipe's cycles (docs/small_model.md) are adopted or not on a set none of th
 - `background_prompt`: the background-prompt test on every validation clip (cases moved toward the named colour,
   mean shift, per colour).
 
-The rule (fixed before a candidate is trained): a candidate replaces the first `--model` (the incumbent) when its
-x0 error is at most 1% above the incumbent's at every timestep, whole and masked, and its background test moves at
-least as many cases toward the named colour with at least the same mean shift. `adopt` in the JSON applies it.
+The rule (fixed before a candidate is trained): a candidate replaces the incumbent when its x0 error is at most 1%
+above the incumbent's at every timestep, whole and masked, and its background test moves at least as many cases
+toward the named colour with at least the same mean shift. `adopt` in the JSON applies it to each `--model` against
+the one before it (the recipe's cycles in order: each candidate against the model it was trained from).
 
     python benchmarks/small_model_validation.py --model dynamictrl/assets/small_model --model runs/small/dit8-model
 """
@@ -50,7 +51,12 @@ class MaskedClip(quality.Clip):
 
 def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", action="append", required=True, help="a pipeline folder (repeat; first: incumbent)")
+    parser.add_argument(
+        "--model",
+        action="append",
+        required=True,
+        help="a pipeline folder (repeat, in order; each is judged against the one before)",
+    )
     parser.add_argument("--data", type=Path, default=Path("runs/small/data"), help="holds validation/")
     parser.add_argument("--out", type=Path, default=RESULTS, help="the JSON to write")
     parser.add_argument("--clips", type=int, default=12, help="validation clips (the first N)")
@@ -135,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
         "timesteps": args.timesteps,
         "seed": args.seed,
         "models": results,
-        "adopt": {r["model"]: adopt(results[0], r) for r in results[1:]},
+        "adopt": {new["model"]: adopt(old, new) for old, new in zip(results, results[1:], strict=False)},
         "wall_s": time.perf_counter() - start,
     }
     write_json_atomic(args.out, report)
