@@ -14,7 +14,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ..errors import InputError
-from .palette import COLOUR_NAMES, PALETTE, distance, distinct
+from .palette import COLOUR_NAMES, PALETTE, distance, distinct, parse_names
 
 BACKGROUND_KINDS = ("solid", "gradient", "stripes")
 ORIENTATIONS = ("vertical", "horizontal")
@@ -92,16 +92,7 @@ def sample_background(rng: np.random.Generator, avoid: list[str] | tuple[str, ..
 def parse_background_colours(names: str | list[str] | tuple[str, ...] | None) -> tuple[str, ...] | None:
     """ "white,black" (or a list) → checked palette names for plain backgrounds; None or empty → None (any
     background, as `sample_background` draws)."""
-    if names is None:
-        return None
-    items = [n.strip() for n in names.split(",")] if isinstance(names, str) else [str(n).strip() for n in names]
-    items = [n for n in items if n]
-    if not items:
-        return None
-    unknown = [n for n in items if n not in PALETTE]
-    if unknown:
-        raise InputError(f"Unknown background colour {unknown[0]!r}; use one or more of: {', '.join(COLOUR_NAMES)}")
-    return tuple(dict.fromkeys(items))
+    return parse_names(names, COLOUR_NAMES, "background colour")
 
 
 def sample_plain_background(

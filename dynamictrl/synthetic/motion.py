@@ -28,6 +28,7 @@ import numpy.typing as npt
 from ..errors import InputError
 from ..pose.types import NUM_FACE, FramePose, PersonPose
 from .character import Character
+from .palette import parse_names
 
 # Sides: +1 = the person's left (body +x), -1 = their right.
 LEFT, RIGHT = 1, -1
@@ -443,16 +444,7 @@ MOTION_NAMES = tuple(MOTIONS)
 
 def parse_motions(names: str | list[str] | tuple[str, ...] | None) -> tuple[str, ...]:
     """ "walk,dance" (or a list) → checked motion names; None or empty → all of them."""
-    if names is None:
-        return MOTION_NAMES
-    items = [n.strip() for n in names.split(",")] if isinstance(names, str) else [str(n).strip() for n in names]
-    items = [n for n in items if n]
-    if not items:
-        return MOTION_NAMES
-    unknown = [n for n in items if n not in MOTIONS]
-    if unknown:
-        raise InputError(f"Unknown motion {unknown[0]!r}; use one or more of: {', '.join(MOTION_NAMES)}")
-    return tuple(dict.fromkeys(items))
+    return parse_names(names, MOTION_NAMES, "motion") or MOTION_NAMES
 
 
 def make_motion(

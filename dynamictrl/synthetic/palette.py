@@ -38,6 +38,22 @@ SKIN_TONES: dict[str, tuple[int, int, int]] = {
 MIN_CONTRAST = 90.0
 
 
+def parse_names(names: str | Iterable[str] | None, known: Iterable[str], what: str) -> tuple[str, ...] | None:
+    """ "a, b,a" (or a sequence) → the distinct names in order, each one of `known`; None or empty → None. An
+    unknown name is an InputError naming `what` and the known names (the synthetic world's colour and motion lists)."""
+    if names is None:
+        return None
+    items = [n.strip() for n in names.split(",")] if isinstance(names, str) else [str(n).strip() for n in names]
+    items = [n for n in items if n]
+    if not items:
+        return None
+    known = tuple(known)
+    unknown = [n for n in items if n not in known]
+    if unknown:
+        raise InputError(f"Unknown {what} {unknown[0]!r}; use one or more of: {', '.join(known)}")
+    return tuple(dict.fromkeys(items))
+
+
 def rgb(name: str) -> tuple[int, int, int]:
     """The RGB triple of a palette colour or skin tone name."""
     if name in PALETTE:
