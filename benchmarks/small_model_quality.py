@@ -411,24 +411,17 @@ def noise_sharing(per_clip: dict[str, dict[str, Any]], seeds: list[int]) -> dict
     three quarters) is the same for both, its seed spread is not. Informational: the verdict uses `shared`."""
     clips = sorted(per_clip)
     keys = [str(s) for s in seeds]
+
+    def set_mean(method: str, metric: str, k: int, shift: int) -> float:  # the k-th seed's set mean
+        return float(
+            np.mean([per_clip[c][method][keys[(k + shift * i) % len(keys)]][metric] for i, c in enumerate(clips)])
+        )
+
     out: dict[str, Any] = {}
     for metric in ACCEPTANCE_METRICS:
         out[metric] = {}
         for design, shift in (("shared", 0), ("rotated", 1)):
-            means = {
-                method: [
-                    float(
-                        np.mean(
-                            [
-                                per_clip[c][method][keys[(k + shift * i) % len(keys)]][metric]
-                                for i, c in enumerate(clips)
-                            ]
-                        )
-                    )
-                    for k in range(len(keys))
-                ]
-                for method in ("model", "other_motion")
-            }
+            means = {m: [set_mean(m, metric, k, shift) for k in range(len(keys))] for m in ("model", "other_motion")}
             spread = max(max(v) - min(v) for v in means.values())
             margin = float(np.mean(means["model"]) - np.mean(means["other_motion"]))
             out[metric][design] = {"set_means": means, "margin": margin, "seed_spread": spread}

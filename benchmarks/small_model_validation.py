@@ -15,7 +15,9 @@ above the incumbent's at every timestep, whole and masked, and its background te
 toward the named colour with at least the same mean shift. `adopt` in the JSON applies it to each `--model` against
 the one before it (the recipe's cycles in order: each candidate against the model it was trained from).
 
-    python benchmarks/small_model_validation.py --model dynamictrl/assets/small_model --model runs/small/dit8-model
+    dynamictrl assemble-model runs/small/candidate --from dynamictrl/assets/small_model \
+        --transformer runs/small/dit8/transformer            # a finished cycle's weights as a folder
+    python benchmarks/small_model_validation.py --model dynamictrl/assets/small_model --model runs/small/candidate
 """
 
 from __future__ import annotations
