@@ -69,7 +69,7 @@ class SynthOptions:
     width: int = 64
     fps: float = 8.0
     motions: tuple[str, ...] | None = None
-    backgrounds: tuple[str, ...] | None = None
+    backgrounds: tuple[str, ...] | str | None = None  # "a,b" or names; checked into a tuple (None: any background)
     motion_videos: tuple[Path, ...] = ()
     pose_backend: str = "auto"
     crf: int = VIDEO_CRF
@@ -326,7 +326,7 @@ def write_synthetic_dataset(
         width=width,
         fps=fps,
         motions=tuple(motions.split(",")) if isinstance(motions, str) else (tuple(motions) if motions else None),
-        backgrounds=tuple(backgrounds.split(",")) if isinstance(backgrounds, str) else backgrounds,
+        backgrounds=backgrounds,  # SynthOptions parses "a,b" or a sequence
         motion_videos=videos,
         pose_backend=pose_backend,
         crf=crf,
