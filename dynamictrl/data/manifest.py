@@ -114,6 +114,23 @@ def read_manifest(path: str | Path, *, check_files: bool = True) -> list[ClipRec
     return records
 
 
+def manifest_paths(data_root: Path, names: str) -> tuple[Path, ...]:
+    """`names` (a manifest file name inside `data_root`, or several, comma-separated) → their paths, checked to
+    exist: the trainers read them in order into one list of records."""
+    paths = tuple(Path(data_root) / n.strip() for n in str(names).split(",") if n.strip())
+    if not paths:
+        raise InputError("manifest is empty; name one or more manifest files inside data_root")
+    for path in paths:
+        if not path.is_file():
+            raise InputError(f"no manifest at {path}; write one (docs/training.md, 'Data')")
+    return paths
+
+
+def read_manifests(paths: tuple[Path, ...] | list[Path], *, check_files: bool = True) -> list[ClipRecord]:
+    """The records of several manifests, in order (each read and checked by `read_manifest`)."""
+    return [record for path in paths for record in read_manifest(path, check_files=check_files)]
+
+
 def write_manifest(path: str | Path, records: list[ClipRecord]) -> Path:
     """Write records (paths relative to the manifest's folder where possible), atomically."""
     from ..io.atomic import write_text_atomic

@@ -89,7 +89,10 @@ class TrainConfig:
         ),
     )
     # ---- data
-    manifest: str = field(default="manifest.jsonl", metadata=_help("manifest file name inside data_root"))
+    manifest: str = field(
+        default="manifest.jsonl",
+        metadata=_help("manifest file name inside data_root; several, comma-separated, are read in order"),
+    )
     frames: int = field(default=37, metadata=_help("frames per clip, 8k+5 (13, 21, 29, 37, 45...)"))
     height: int = field(default=1360, metadata=_help("training height in px, multiple of 16"))
     width: int = field(default=768, metadata=_help("training width in px, multiple of 16"))
@@ -279,8 +282,11 @@ class TrainConfig:
 
     # ------------------------------------------------------------------------------------------- files
     @property
-    def manifest_path(self) -> Path:
-        return self.data_root / self.manifest
+    def manifest_paths(self) -> tuple[Path, ...]:
+        """The manifest(s) to read, checked to exist (`data.manifest.manifest_paths`)."""
+        from ..data.manifest import manifest_paths
+
+        return manifest_paths(self.data_root, self.manifest)
 
     def check_files(self) -> None:
         """What must exist before loading anything: model folder, manifest, the checkpoint to resume from."""
@@ -291,8 +297,7 @@ class TrainConfig:
             )
         if not self.data_root.is_dir():
             raise InputError(f"data_root: {self.data_root} does not exist; give the dataset folder")
-        if not self.manifest_path.is_file():
-            raise InputError(f"no manifest at {self.manifest_path}; write one (docs/training.md, 'Data')")
+        _ = self.manifest_paths  # each named manifest must exist
         for key in VALIDATION_PATH_KEYS:
             for path in getattr(self, key):
                 if not Path(path).is_file():

@@ -132,10 +132,10 @@ class Trainer:
         c = self.config
         c.check_files()
         from ..data.buckets import Bucket, clip_buckets
-        from ..data.manifest import read_manifest
+        from ..data.manifest import read_manifests
         from ..models.geometry import size_limits
 
-        self.records = read_manifest(c.manifest_path)
+        self.records = read_manifests(c.manifest_paths)
         configs = [Path(c.model) / name / "config.json" for name in ("transformer", "vae")]
         transformer_config, vae_config = (json.loads(p.read_text()) if p.is_file() else None for p in configs)
         multiple, max_side = size_limits(transformer_config or {}, vae_config)

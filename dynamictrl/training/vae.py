@@ -293,15 +293,13 @@ class VaeTrainer:
     # ------------------------------------------------------------------------------------------ preparation
     def check(self) -> None:
         """Files (data, init, checkpoint), the held-out split and that a batch can be filled; nothing loaded."""
-        from ..data.manifest import read_manifest
+        from ..data.manifest import read_manifests
 
         c = self.config
         c.check_files()
-        records = read_manifest(c.manifest_path)
+        records = read_manifests(c.manifest_paths)
         if len(records) <= c.held_out:
-            raise InputError(
-                f"{c.manifest_path} has {len(records)} clip(s); held_out={c.held_out} leaves none to train on"
-            )
+            raise InputError(f"{c.manifest} has {len(records)} clip(s); held_out={c.held_out} leaves none to train on")
         train, held = held_out_split(len(records), c.held_out, c.seed)
         self.train_records = [records[i] for i in train]
         self.held_records = [records[i] for i in held]

@@ -28,7 +28,10 @@ class VaeTrainConfig:
     # ---- data
     output_dir: Path = field(metadata=_help("where checkpoints, logs, vae/ and vae_report.json go"))
     data_root: Path = field(metadata=_help("dataset folder holding the manifest (data/manifest.py format)"))
-    manifest: str = field(default="manifest.jsonl", metadata=_help("manifest file name inside data_root"))
+    manifest: str = field(
+        default="manifest.jsonl",
+        metadata=_help("manifest file name inside data_root; several, comma-separated, are read in order"),
+    )
     frames: int = field(default=17, metadata=_help("frames per clip, 8k+1 (9, 17, 25...): the VAE's chunking"))
     height: int = field(default=64, metadata=_help("training height in px, multiple of 16"))
     width: int = field(default=64, metadata=_help("training width in px, multiple of 16"))
@@ -157,8 +160,11 @@ class VaeTrainConfig:
 
     # ------------------------------------------------------------------------------------------- files
     @property
-    def manifest_path(self) -> Path:
-        return self.data_root / self.manifest
+    def manifest_paths(self) -> tuple[Path, ...]:
+        """The manifest(s) to read, checked to exist (`data.manifest.manifest_paths`)."""
+        from ..data.manifest import manifest_paths
+
+        return manifest_paths(self.data_root, self.manifest)
 
     @property
     def vae_config(self) -> dict[str, Any]:
@@ -179,8 +185,7 @@ class VaeTrainConfig:
         """What must exist before loading anything: data root, manifest, the VAE to start from, the checkpoint."""
         if not self.data_root.is_dir():
             raise InputError(f"data_root: {self.data_root} does not exist; give the dataset folder")
-        if not self.manifest_path.is_file():
-            raise InputError(f"no manifest at {self.manifest_path}; write one (docs/training.md, 'Data')")
+        _ = self.manifest_paths  # each named manifest must exist
         if self.init is not None and not (Path(self.init) / "config.json").is_file():
             raise InputError(f"init: {self.init} is not a VAE folder (no config.json); give one or drop init")
         if self.resume is not None:

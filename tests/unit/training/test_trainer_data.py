@@ -82,6 +82,21 @@ def test_two_buckets_train_in_batches_of_one_shape_and_resume_exactly(toy, tmp_p
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
 
 
+def test_several_manifests_train_as_their_merge(toy, tmp_path):
+    """`manifest: a.jsonl,b.jsonl` reads the two sets' manifests in order: the same clips, batches and losses as the
+    one manifest that merges them (the toy's data/manifest.jsonl); a missing one is a one-line error first."""
+    from dynamictrl.errors import InputError
+
+    knobs = dict(max_steps=2, flip=0.0)
+    merged = run(_config(toy, tmp_path / "merged", **knobs)).losses
+    several = run(_config(toy, tmp_path / "several", manifest="small/manifest.jsonl, tall/manifest.jsonl", **knobs))
+    assert several.losses == merged
+    with pytest.raises(InputError, match=r"no manifest at .*missing.jsonl; write one"):
+        run(_config(toy, tmp_path / "bad", manifest="small/manifest.jsonl,missing.jsonl", **knobs))
+    with pytest.raises(InputError, match="manifest is empty"):
+        run(_config(toy, tmp_path / "bad", manifest=" , ", **knobs))
+
+
 def test_bucket_errors_are_one_line(toy, tmp_path):
     from dynamictrl.errors import InputError
 
