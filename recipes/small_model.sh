@@ -93,26 +93,13 @@ cycle "$RUN/dit6" "$RUN/dit5/transformer" --text-previous-token-bias 8
 #    steps), then 280 more on the other colours (seed 4100), so that every colour is the plain background of 72 to
 #    107 of the 1,280 clips (to 27,000). Each cycle was adopted on the validation set by
 #    benchmarks/small_model_validation.py (docs/small_model.md).
-merge() {  # merge OUT_MANIFEST SET...: the sets' manifest_mixed.jsonl in one manifest in RUN/data
-  local out=$1
-  shift
-  "$PY" - "$RUN/data" "$out" "$@" <<'PY'
-import sys
-from pathlib import Path
-from dynamictrl.data.manifest import read_manifest, write_manifest
-root, out, sets = Path(sys.argv[1]), sys.argv[2], sys.argv[3:]
-write_manifest(root / out, [r for s in sets for r in read_manifest(root / s / "manifest_mixed.jsonl")])
-PY
-}
 dt synth "$RUN/data/train_plain" --n 200 --seed 4000 --frames 21 --backgrounds white,pink,black,brown
 dt synth "$RUN/data/train_plain2" --n 280 --seed 4100 --frames 21 \
   --backgrounds yellow,orange,brown,red,green,purple,white,blue
-merge manifest_rebalanced.jsonl train train_plain
-merge manifest_balanced.jsonl train train_plain train_plain2
-CYCLE_DATA="$RUN/data" CYCLE_MANIFEST=manifest_rebalanced.jsonl cycle "$RUN/dit7" "$RUN/dit6/transformer" \
-  --text-previous-token-bias 8
-CYCLE_DATA="$RUN/data" CYCLE_MANIFEST=manifest_balanced.jsonl cycle "$RUN/dit8" "$RUN/dit7/transformer" \
-  --text-previous-token-bias 8
+mixed=train/manifest_mixed.jsonl,train_plain/manifest_mixed.jsonl  # several manifests train as their merge
+CYCLE_DATA="$RUN/data" CYCLE_MANIFEST=$mixed cycle "$RUN/dit7" "$RUN/dit6/transformer" --text-previous-token-bias 8
+CYCLE_DATA="$RUN/data" CYCLE_MANIFEST=$mixed,train_plain2/manifest_mixed.jsonl cycle "$RUN/dit8" \
+  "$RUN/dit7/transformer" --text-previous-token-bias 8
 
 # 8. The final folder (checked to load, at most 40 MB).
 dt assemble-model "$RUN/model" --from "$RUN/dit6-start" --transformer "$RUN/dit8/transformer" --overwrite
