@@ -13,18 +13,28 @@ reconstruct the clips of a manifest. What matters for the model trained on its l
   the limbs with ×10.
 - **A little KL** (`kl_weight`, on the mean over latent elements) keeps the posterior a Gaussian the transformer
   trainer and the pipeline can sample from.
+- **Motion spread over every frame** (`temporal_weight`, off by default): the 4x temporal compression lets a
+  decoder render each latent frame as a burst, a jump into its first frame and near-repeats after it (the small
+  model's first VAE moved 0.024 into a latent frame's first frame and 0.002 into its last, where the ground truth
+  moves 0.036 into every frame). A weighted mean square between the reconstruction's and the ground truth's
+  frame-to-frame differences penalises it (a square, not L1: the median of an uncertain moving edge's difference
+  is 0, so an L1 term rewards the bursts it should remove); `latent_start_ratio` in the report measures it (motion
+  into latent-frame starts over motion into the other frames, beside the ground truth's own).
+- **Decoder-only fine-tuning** (`train_encoder: false`, from `init`): the encoder is frozen, so the latents, the
+  scaling factor (kept from init) and a transformer trained on them stay valid; only how they are drawn improves.
 - **Exact resume**: data order and flips come from `(seed, epoch, index)`, the posterior noise of a clip from its
   own generator; checkpoints are `training.checkpoint`'s (`checkpoint-N/`, atomic, last K kept) with the
   optimizer, LR schedule and `TrainState`: N steps in one go equal N/2 + resume + N/2.
 
-When training ends, the latent scaling factor is measured (1/std of the latents of `scale_clips` training clips,
-computed exactly from the posterior moments: std² = Var(mean) + E[exp(logvar)]) and stored as the VAE config's
-`scaling_factor`, with `invert_scale_latents` False. Training (`training.spec`: video and pose latents × scaling
-factor, the image latent × `image_latent_scale`, default the scaling factor) and the pipeline (pose × scaling factor,
-image × `dynamictrl.json`'s `image_latent_scale` or, without it and with `invert_scale_latents` False, × scaling
-factor, decode ÷ scaling factor) then agree. Held-out clips (`held_out`, a seeded pick kept out of training) are
-reconstructed from their posterior means: PSNR over whole frames and over the person mask goes to
-`vae_report.json`, side-by-side previews (clip | reconstruction) to `vae_preview/`.
+When training ends (with the encoder trained), the latent scaling factor is measured (1/std of the latents of
+`scale_clips` training clips, computed exactly from the posterior moments: std² = Var(mean) + E[exp(logvar)]) and
+stored as the VAE config's `scaling_factor` (with the encoder frozen, init's is kept), with `invert_scale_latents`
+False. Training (`training.spec`: video and pose latents × scaling factor, the image latent × `image_latent_scale`,
+default the scaling factor) and the pipeline (pose × scaling factor, image × `dynamictrl.json`'s `image_latent_scale`
+or, without it and with `invert_scale_latents` False, × scaling factor, decode ÷ scaling factor) then agree. Held-out
+clips (`held_out`, a seeded pick kept out of training) are reconstructed from their posterior means: PSNR over whole
+frames and over the person mask goes to `vae_report.json`, side-by-side previews (clip | reconstruction) to
+`vae_preview/`.
 
 Outputs in `output_dir`: `vae/` (config + safetensors, float32), `vae_report.json`, `train_config.json`,
 `metrics.jsonl` (+ tensorboard events when installed), `checkpoint-N/`, `vae_preview/NN.mp4`.
@@ -243,7 +253,32 @@ def reconstruction_loss(
     mean, logvar = mean.float(), logvar.float()
     kl = 0.5 * (mean.square() + logvar.exp() - 1.0 - logvar).mean()
     loss = config.l1_weight * l1 + config.mse_weight * mse + config.kl_weight * kl
-    return loss, {"l1": float(l1.detach()), "mse": float(mse.detach()), "kl": float(kl.detach())}
+    parts = {"l1": float(l1.detach()), "mse": float(mse.detach()), "kl": float(kl.detach())}
+    if config.temporal_weight > 0:
+        temporal = temporal_mse(error, weights)
+        loss = loss + config.temporal_weight * temporal
+        parts["temporal"] = float(temporal.detach())
+    return loss, parts
+
+
+def temporal_mse(error: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    """Weighted mean square between the frame-to-frame differences of reconstruction and target, from `error` = their
+    difference `[B, 3, F, H, W]` (Δ_t reconstruction − Δ_t target = error_t − error_{t−1}); a transition weighs the
+    larger of its two frames' `weights [B, 1, F, H, W]`. 0 for a single frame."""
+    if error.shape[2] < 2:
+        return error.new_zeros(())
+    step = weights[:, :, 1:].maximum(weights[:, :, :-1])
+    return (step * (error[:, :, 1:] - error[:, :, :-1]).square()).sum() / (step.sum() * error.shape[1])
+
+
+def latent_start_ratio(video: torch.Tensor) -> float:
+    """Mean |frame_t − frame_{t−1}| into the first frame of each latent frame (t = 1, 5, 9...) over the same into
+    the other frames, of a video `[B, 3, F, H, W]` (F ≥ 3). About 1 for evenly spread motion; a VAE that decodes each
+    latent frame as a burst (a jump, then near-repeats) scores well above the ground truth's own ratio."""
+    steps = (video[:, :, 1:].float() - video[:, :, :-1].float()).abs().mean(dim=(0, 1, 3, 4))  # [F − 1]: t−1 → t
+    starts = torch.zeros_like(steps, dtype=torch.bool)
+    starts[::TEMPORAL_COMPRESSION] = True
+    return float(steps[starts].mean() / steps[~starts].mean().clamp_min(1e-12))
 
 
 def psnr(reconstruction: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None = None) -> float | None:
@@ -331,15 +366,21 @@ class VaeTrainer:
         if c.gradient_checkpointing:
             vae.enable_gradient_checkpointing()
         self.vae = vae.train().requires_grad_(True)
+        if not c.train_encoder:  # the latents stay those of init: freeze what makes them
+            for module in (vae.encoder, vae.quant_conv):
+                if module is not None:
+                    module.requires_grad_(False)
         self.latent_shape = latent_shape(vae.config, c.frames, c.height, c.width)
-        count = sum(p.numel() for p in self.vae.parameters())
-        logger.info("Training a VAE of %s parameters (%s levels)", f"{count:,}", len(vae.config.block_out_channels))
+        count = sum(p.numel() for p in self.vae.parameters() if p.requires_grad)
+        part = "VAE" if c.train_encoder else "VAE decoder"
+        levels = len(vae.config.block_out_channels)
+        logger.info("Training a %s of %s parameters (%s levels)", part, f"{count:,}", levels)
 
     def prepare_for_training(self) -> None:
         from diffusers.optimization import get_scheduler
 
         c = self.config
-        self.params = list(self.vae.parameters())
+        self.params = [p for p in self.vae.parameters() if p.requires_grad]
         optimizer = torch.optim.AdamW(
             self.params, lr=c.learning_rate, betas=(c.beta1, c.beta2), eps=c.epsilon, weight_decay=c.weight_decay
         )
@@ -475,6 +516,8 @@ class VaeTrainer:
                     "video": str(self.held_records[i].video),
                     "psnr": psnr(reconstruction, target),
                     "psnr_character": None if mask is None else psnr(reconstruction, target, mask),
+                    "latent_start_ratio": latent_start_ratio(reconstruction.clamp(-1, 1)),
+                    "ground_truth_latent_start_ratio": latent_start_ratio(target),
                 }
             )
             if previews:
@@ -485,7 +528,8 @@ class VaeTrainer:
             values = [clip[key] for clip in clips if clip[key] is not None]
             return float(np.mean(values)) if values else None
 
-        return {"psnr": average("psnr"), "psnr_character": average("psnr_character"), "held_out": clips}
+        keys = ("psnr", "psnr_character", "latent_start_ratio", "ground_truth_latent_start_ratio")
+        return {**{key: average(key) for key in keys}, "held_out": clips}
 
     def _write_preview(self, index: int, video: npt.NDArray[np.uint8], reconstruction: torch.Tensor) -> None:
         from ..io.media import side_by_side, write_video
@@ -518,8 +562,11 @@ class VaeTrainer:
         output = c.output_dir / "vae"
         report: dict[str, Any] = {}
         if acc.is_main_process:
-            scale, mean, std = self.scaling_factor()
-            self.vae.register_to_config(scaling_factor=scale, invert_scale_latents=False)
+            if c.train_encoder:
+                scale, mean, std = self.scaling_factor()
+                self.vae.register_to_config(scaling_factor=scale, invert_scale_latents=False)
+            else:  # init's encoder, so init's latents and scale (what a transformer was trained with)
+                scale, mean, std = float(self.vae.config.scaling_factor), None, None
             with atomic_dir(output) as tmp:
                 self.vae.save_pretrained(tmp, safe_serialization=True)
             scores = self.evaluate(previews=True)
@@ -530,6 +577,9 @@ class VaeTrainer:
                 "latent_std": std,
                 "psnr": scores["psnr"],
                 "psnr_character": scores["psnr_character"],
+                "latent_start_ratio": scores["latent_start_ratio"],
+                "ground_truth_latent_start_ratio": scores["ground_truth_latent_start_ratio"],
+                "trained": "encoder and decoder" if c.train_encoder else "decoder",
                 "held_out": scores["held_out"],
                 "parameters": sum(p.numel() for p in self.vae.parameters()),
                 "frames": c.frames,

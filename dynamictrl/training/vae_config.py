@@ -59,6 +59,20 @@ class VaeTrainConfig:
         default=10.0, metadata=_help("loss weight of pixels in the dilated person mask (1: uniform)")
     )
     mask_dilation: int = field(default=3, metadata=_help("pixels the person mask is dilated by"))
+    temporal_weight: float = field(
+        default=0.0,
+        metadata=_help(
+            "weight of the (mask-weighted) mean square between the frame-to-frame differences of reconstruction and "
+            "target (0: off); it penalises decoding each latent frame as a burst of near-repeated frames"
+        ),
+    )
+    train_encoder: bool = field(
+        default=True,
+        metadata=_help(
+            "train the encoder too; false (--no-train-encoder): the decoder of init only, so the latents, their "
+            "scaling factor and any transformer trained on them stay valid"
+        ),
+    )
     # ---- optimisation
     learning_rate: float = field(default=1e-3, metadata=_help("peak learning rate", flags=("--lr",)))
     beta1: float = field(default=0.9, metadata=_help("AdamW beta1"))
@@ -146,7 +160,15 @@ class VaeTrainConfig:
                 raise InputError(f"{key} must be 0 or more, got {getattr(self, key)}")
         if self.checkpoints_keep is not None and self.checkpoints_keep < 1:
             raise InputError(f"checkpoints_keep must be 1 or more (or null for all), got {self.checkpoints_keep}")
-        finite = ("learning_rate", "l1_weight", "mse_weight", "kl_weight", "foreground_weight", "max_grad_norm")
+        finite = (
+            "learning_rate",
+            "l1_weight",
+            "mse_weight",
+            "kl_weight",
+            "foreground_weight",
+            "max_grad_norm",
+            "temporal_weight",
+        )
         for key in finite:
             value = getattr(self, key)
             if not 0.0 <= value < float("inf"):
@@ -155,6 +177,8 @@ class VaeTrainConfig:
             raise InputError("learning_rate must be > 0")
         if self.l1_weight + self.mse_weight == 0:
             raise InputError("l1_weight and mse_weight are both 0: nothing would teach the VAE to reconstruct")
+        if not self.train_encoder and self.init is None:
+            raise InputError("train_encoder: false fine-tunes the decoder of a trained VAE; give init (a VAE folder)")
         if self.foreground_weight < 1.0:
             raise InputError(f"foreground_weight must be >= 1 (1: uniform), got {self.foreground_weight}")
 

@@ -11,7 +11,16 @@ from safetensors.torch import load_file
 
 from dynamictrl.errors import InputError
 from dynamictrl.training.toy_data import write_toy_dataset
-from dynamictrl.training.vae import dilate, held_out_split, latent_statistics, loss_weights, psnr, train_vae
+from dynamictrl.training.vae import (
+    dilate,
+    held_out_split,
+    latent_start_ratio,
+    latent_statistics,
+    loss_weights,
+    psnr,
+    temporal_mse,
+    train_vae,
+)
 from dynamictrl.training.vae_config import VaeTrainConfig, load_vae_config
 
 # 16x16 px, 9 frames (the first frame + one chunk of 8), an 8-channel 3-level VAE: a step takes a few tens of ms.
@@ -58,6 +67,8 @@ def config(data, out, **overrides) -> VaeTrainConfig:
         ("mixed_precision", "fp8", "choose one of"),
         ("max_steps", 0, "1 or more"),
         ("mask_dilation", -1, "0 or more"),
+        ("temporal_weight", -1.0, "finite"),
+        ("train_encoder", False, "give init"),
         ("max_stepz", 3, "unknown config key"),
     ],
 )
@@ -97,6 +108,18 @@ def test_the_shipped_config_loads():
     assert (c.frames, c.height, c.width, c.block_out_channels) == (9, 64, 64, (16, 32, 32))
     assert (c.learning_rate, c.mse_weight, c.max_steps) == (2e-3, 1.0, 2000)
     assert c.manifest == "manifest_masked.jsonl" and c.batch_size == 2
+
+
+def test_the_shipped_decoder_config_loads_and_needs_init():
+    from pathlib import Path
+
+    shipped = Path(__file__).resolve().parents[3] / "configs" / "train" / "small_vae_decoder.yaml"
+    bundled_vae = Path(__file__).resolve().parents[3] / "dynamictrl" / "assets" / "small_model" / "vae"
+    paths = {"data_root": "data/synth", "output_dir": "runs/vae_decoder"}
+    c = load_vae_config(shipped, {**paths, "init": str(bundled_vae)})
+    assert not c.train_encoder and c.temporal_weight == 30.0 and c.frames == 9
+    with pytest.raises(InputError, match="give init"):
+        load_vae_config(shipped, paths)
 
 
 def test_helpers():
@@ -145,3 +168,48 @@ def test_trains_resumes_exactly_and_writes_the_vae(tmp_path, toy_data):
     clips = [torch.rand(9, 3, 16, 16) * 2 - 1]
     mean, std = latent_statistics(vae, clips)
     assert std > 0 and math.isfinite(mean)
+
+
+def test_temporal_loss_and_latent_start_ratio_see_bursts():
+    """Motion spread evenly over 9 frames vs the same motion as bursts (each latent frame's first frame jumps, the
+    next three repeat it): the temporal term is 0 against the even motion itself or a constant offset of it, and
+    positive for the bursts; the latent-start ratio is 1 for even motion and large for bursts."""
+    ramp = torch.linspace(-1, 1, 9).view(1, 1, 9, 1, 1).expand(1, 3, 9, 4, 4)
+    bursts = ramp[:, :, [0, 1, 1, 1, 1, 5, 5, 5, 5]]
+    weights = torch.ones(1, 1, 9, 4, 4)
+    assert temporal_mse(ramp - ramp, weights) == 0 and temporal_mse((ramp + 0.3) - ramp, weights) < 1e-6
+    assert temporal_mse(bursts - ramp, weights) > 0.1
+    assert temporal_mse(torch.zeros(1, 3, 1, 4, 4), weights[:, :, :1]) == 0
+    assert latent_start_ratio(ramp) == pytest.approx(1.0) and latent_start_ratio(bursts) > 100
+
+
+def test_decoder_only_fine_tuning_keeps_the_encoder_and_the_scale(tmp_path, toy_data):
+    """train_encoder false from a trained VAE: the encoder (so the latents) and the scaling factor are init's, the
+    decoder moved, the temporal term is logged, and the report says what was trained."""
+    from diffusers import AutoencoderKLCogVideoX
+
+    init = train_vae(config(toy_data, tmp_path / "init", max_steps=4, checkpoint_every=0)).output
+    tuned = train_vae(
+        config(
+            toy_data,
+            tmp_path / "tuned",
+            max_steps=4,
+            checkpoint_every=0,
+            init=str(init),
+            train_encoder=False,
+            temporal_weight=1.0,
+        )
+    )
+    a = load_file(init / "diffusion_pytorch_model.safetensors")
+    b = load_file(tuned.output / "diffusion_pytorch_model.safetensors")
+    encoder = [k for k in a if k.startswith("encoder.")]
+    decoder = [k for k in a if k.startswith("decoder.")]
+    assert encoder and all(torch.equal(a[k], b[k]) for k in encoder)
+    assert any(not torch.equal(a[k], b[k]) for k in decoder)
+    before, after = AutoencoderKLCogVideoX.from_pretrained(init), AutoencoderKLCogVideoX.from_pretrained(tuned.output)
+    assert after.config.scaling_factor == before.config.scaling_factor
+    report = json.loads((tmp_path / "tuned" / "vae_report.json").read_text())
+    assert report["trained"] == "decoder" and report["scaling_factor"] == before.config.scaling_factor
+    assert math.isfinite(report["latent_start_ratio"]) and math.isfinite(report["ground_truth_latent_start_ratio"])
+    metrics = [json.loads(line) for line in (tmp_path / "tuned" / "metrics.jsonl").read_text().splitlines()]
+    assert any("temporal" in row for row in metrics)
