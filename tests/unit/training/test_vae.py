@@ -113,7 +113,7 @@ def test_the_shipped_config_loads():
 def test_the_shipped_decoder_config_loads_and_needs_init():
     from pathlib import Path
 
-    shipped = Path(__file__).resolve().parents[3] / "configs" / "train" / "small_vae_decoder.yaml"
+    shipped = Path(__file__).resolve().parents[3] / "configs" / "train" / "small_decoder_vae.yaml"
     bundled_vae = Path(__file__).resolve().parents[3] / "dynamictrl" / "assets" / "small_model" / "vae"
     paths = {"data_root": "data/synth", "output_dir": "runs/vae_decoder"}
     c = load_vae_config(shipped, {**paths, "init": str(bundled_vae)})
