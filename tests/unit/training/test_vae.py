@@ -117,7 +117,7 @@ def test_the_shipped_decoder_config_loads_and_needs_init():
     bundled_vae = Path(__file__).resolve().parents[3] / "dynamictrl" / "assets" / "small_model" / "vae"
     paths = {"data_root": "data/synth", "output_dir": "runs/vae_decoder"}
     c = load_vae_config(shipped, {**paths, "init": str(bundled_vae)})
-    assert not c.train_encoder and c.temporal_weight == 30.0 and c.frames == 9
+    assert not c.train_encoder and c.temporal_weight == 10.0 and c.frames == 9
     with pytest.raises(InputError, match="give init"):
         load_vae_config(shipped, paths)
 
