@@ -16,7 +16,14 @@ dict minus the PadaLN, `assign=True`, so no copy):
   (`--cache-steps`, spread over 999→0 like a full run). Reported: effective time per step, and the fraction of
   attention and feed-forward evaluations that ran (batch-weighted: FasterCache's skipped unconditional half counts
   half), counted by hooks on each block's `attn1.to_q` and `ff`.
-- `dynamictrl+fp8_layerwise_casting`: `enable_layerwise_casting(float8_e4m3fn storage, bf16 compute)`.
+- `dynamictrl+speed_fast`, `+speed_fastest`: the `--speed` presets as `dynamictrl animate` sets them up
+  (`acceleration.resolve_speed` + `apply_speed`: TaylorSeer lite and the guidance schedule) over a whole loop of
+  `--preset-steps` (25, the default of `--steps`); block evaluations counted (`acceleration.BlockCounter`), time
+  against `dynamictrl`'s per-step time x steps. `+speed_fast+compile` adds `compile_blocks(fullgraph=False)` as
+  animate.py does under a cache (one untimed loop compiles, then the timed loop, against `dynamictrl+compile`).
+- `dynamictrl+fp8_layerwise_casting`: `enable_layerwise_casting(float8_e4m3fn storage, bf16 compute)` (`--memory
+  24gb`'s transformer). `dynamictrl+memory_12gb`: `memory.apply_memory` with `--memory 12gb`'s transformer parts
+  (float8 storage, then block-level group offload with streams).
 - `dynamictrl+group_offload`: `enable_group_offload(block_level, num_blocks_per_group=1, use_stream=True)`, CPU
   offload: what `--memory 16gb` uses (each block advances the PadaLN chain inside its own forward, so the block's
   hook onloads `control_norm1` too). If it fails all the same, `+group_offload_leaf` (leaf_level, use_stream=True),
@@ -138,6 +145,7 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--warmup", type=int, default=1, help="untimed steps per variant (compile variants: +1)")
     p.add_argument("--steps", type=int, default=3, help="timed steps per variant (median reported)")
     p.add_argument("--cache-steps", type=int, default=6, help="DPM steps in each cached loop")
+    p.add_argument("--preset-steps", type=int, default=25, help="DPM steps of each --speed preset's loop")
     p.add_argument("--variants", default="all", help="comma list of variant names to run (stock always runs)")
     p.add_argument("--seed", type=int, default=0)
     return p.parse_args(argv)
@@ -236,6 +244,7 @@ class Bench:
                     "achieved_tflops": r.get("achieved_tflops"),
                     "compile_s": r.get("compile_s"),
                     "evaluated_flop_fraction": r.get("evaluated_flop_fraction"),
+                    "fewer_block_evaluations": r.get("fewer_block_evaluations"),
                 }
             )
         return rows
@@ -346,17 +355,22 @@ class Bench:
         return {"latents": latents, "step_inputs": step_inputs}
 
     # ------------------------------------------------------------------------------------------ steps
-    def denoise_loop(self, kind: str, model, n_steps: int, pipe=None):
+    def denoise_loop(self, kind: str, model, n_steps: int, pipe=None, guided_steps: set[int] | None = None):
         """`n_steps` denoising steps over the DPM schedule of `n_steps`; returns (per-step seconds, final latents).
 
         `pipe` (default: a new one around `model`) is the pipeline whose `current_timestep` the caches read.
+        `guided_steps`: the steps that run the unconditional branch (a `--speed` guidance schedule; None: all).
         """
+        import dataclasses
+
         torch = self.torch
         pipe = self.pipeline(model) if pipe is None else pipe
         scheduler = pipe.scheduler
         scheduler.set_timesteps(n_steps, device=self.device)
         latents = self.inputs["latents"].clone()
         step_inputs = self.inputs["step_inputs"]
+        if guided_steps is not None:  # the pipeline's own loop does this (keep_guidance_delta)
+            step_inputs = dataclasses.replace(step_inputs, keep_guidance_delta=True, guidance_delta=None)
         old = None
         times = []
         for i, t in enumerate(scheduler.timesteps):
@@ -368,7 +382,8 @@ class Bench:
                 if kind == "stock":
                     latents, old = _stock_denoise_step(model, scheduler, latents, t, prev, step_inputs, old)
                 else:
-                    latents, old = pipe.denoise_step(latents, t, prev, step_inputs, GUIDANCE, old)
+                    both = guided_steps is None or i in guided_steps
+                    latents, old = pipe.denoise_step(latents, t, prev, step_inputs, GUIDANCE, old, unconditional=both)
             self.sync()
             times.append(time.perf_counter() - start)
         pipe._current_timestep = None
@@ -664,6 +679,97 @@ def v_fp8(b: Bench) -> dict[str, Any]:
     return r
 
 
+def _speed_variant(preset: str, compiled: bool = False) -> Callable[[Bench], dict[str, Any]]:
+    """A `--speed` preset as `dynamictrl animate` sets it up (`acceleration.resolve_speed` + `apply_speed`, then
+    `compile_blocks(fullgraph=False)` with `compiled`, as animate.py does under a cache), over a whole loop of
+    `--preset-steps` DPM steps with the preset's guidance schedule. Compiled: one untimed loop first (it compiles,
+    and recompiles for a conditional-only batch), then the timed loop. Against `dynamictrl` (or
+    `dynamictrl+compile`) per step x steps, measured in this run."""
+
+    def run(b: Bench) -> dict[str, Any]:
+        from dynamictrl.pipelines import acceleration
+
+        torch = b.torch
+        if compiled:
+            _check_compile_budget(b)
+        b.free()
+        b.ensure_pair()
+        b._pair_dirty = True  # hooks (and graphs) stay on the model: rebuild for the next variant
+        model = b.ours
+        pipe = b.pipeline(model)
+        steps = b.args.preset_steps
+        speed = acceleration.resolve_speed(preset, steps)
+        schedule = acceleration.apply_speed(pipe, speed, GUIDANCE)
+        guided = set(schedule.unconditional_steps(steps)) if schedule is not None else None
+        r: dict[str, Any] = {"speed": speed.to_json(), "steps": steps}
+        if compiled:
+            torch._dynamo.reset()
+            acceleration.compile_blocks(pipe, fullgraph=False)
+            start = time.perf_counter()
+            b.denoise_loop("dynamictrl", model, steps, pipe=pipe, guided_steps=guided)
+            r["first_loop_s"] = time.perf_counter() - start
+            model._reset_stateful_cache()
+        b.sync()
+        gc.collect()
+        weights, start_alloc = b.weights_on_device(model), b.allocated()
+        if b.cuda:
+            torch.cuda.reset_peak_memory_stats()
+        with acceleration.BlockCounter(model) as counter:
+            times, latents = b.denoise_loop("dynamictrl", model, steps, pipe=pipe, guided_steps=guided)
+        model.disable_cache()
+        exact_rows = steps * 2 * len(model.transformer_blocks)
+        evaluations = counter.total
+        if compiled and not evaluations:  # the feed-forward hooks do not fire inside compiled blocks
+            evaluations = b.result["variants"].get(f"dynamictrl+speed_{preset}", {}).get("block_evaluations")
+            r["block_evaluations_from"] = f"dynamictrl+speed_{preset} (same schedule, counted eagerly)"
+        baseline = "dynamictrl+compile" if compiled else "dynamictrl"
+        per_step = b.result["variants"].get(baseline, {}).get("per_step_s")
+        r.update(
+            step_times_s=[round(x, 4) for x in times],
+            loop_s=sum(times),
+            effective_per_step_s=sum(times) / len(times),
+            output_finite=bool(torch.isfinite(latents).all()),
+            block_evaluations=evaluations,
+            fewer_block_evaluations=exact_rows / evaluations if evaluations else None,
+            baseline=baseline,
+            baseline_loop_s=per_step * steps if per_step else None,
+            speedup_vs_baseline=_ratio(per_step * steps if per_step else None, sum(times)),
+        )
+        if compiled:
+            r["compile_s"] = r["first_loop_s"] - sum(times)
+        r.update(b.memory(weights, start_alloc))
+        r["note"] = "the schedule (which steps run blocks, which run the unconditional branch) is the preset's own"
+        return r
+
+    return run
+
+
+def _memory_variant(preset: str) -> Callable[[Bench], dict[str, Any]]:
+    """A `--memory` preset's transformer part as `dynamictrl animate` applies it (`memory.apply_memory`)."""
+
+    def run(b: Bench) -> dict[str, Any]:
+        from dynamictrl.pipelines import memory
+
+        if not b.cuda:
+            raise Skip(f"--memory {preset} offloads to the CPU: it needs a GPU")
+        b.free()
+        model = b.ours = b.build_ours()
+        b._pair_dirty = True
+        chosen = memory.MEMORY_PRESETS[preset]
+        applied = [part for part in ("fp8_transformer", "group_offload") if getattr(chosen, part)]
+        plan = memory.AppliedMemory(preset, preset, applied=applied)
+        start = time.perf_counter()
+        memory.apply_memory(b.pipeline(model), plan, b.device, b.dtype)
+        b.sync()
+        setup = time.perf_counter() - start
+        r = b.timed("dynamictrl", model)
+        r.update(setup_s=setup, applied=applied)
+        r["achieved_tflops"] = b.tflops("dynamictrl", r["per_step_s"])
+        return r
+
+    return run
+
+
 def _offload_variant(
     kind: str, offload_type: str, use_stream: bool, run_unless_ok: tuple[str, ...] = ()
 ) -> Callable[[Bench], dict[str, Any]]:
@@ -705,16 +811,20 @@ def _offload_variant(
     return run
 
 
+def _check_compile_budget(b: Bench) -> None:
+    """Skip unless the reserve, or 1.1x what an earlier compile variant of this run took, is left of the budget."""
+    earlier = [r["wall_s"] for n, r in b.result["variants"].items() if n.endswith("+compile") and "wall_s" in r]
+    needed = 1.1 * max(earlier) if earlier else b.args.compile_reserve_s
+    left = b.args.budget_s - _elapsed()
+    if left < needed:
+        raise Skip(f"{left:.0f} s of the budget left, {needed:.0f} s needed to compile and time")
+
+
 def _compile_variant(kind: str) -> Callable[[Bench], dict[str, Any]]:
     def run(b: Bench) -> dict[str, Any]:
         import torch
 
-        # Seconds needed: the reserve, or 1.1x what an earlier compile variant of this run took.
-        earlier = [r["wall_s"] for n, r in b.result["variants"].items() if n.endswith("+compile") and "wall_s" in r]
-        needed = 1.1 * max(earlier) if earlier else b.args.compile_reserve_s
-        left = b.args.budget_s - _elapsed()
-        if left < needed:
-            raise Skip(f"{left:.0f} s of the budget left, {needed:.0f} s needed to compile and time")
+        _check_compile_budget(b)
         b.free()
         b.ensure_pair()
         model = b.ours if kind == "dynamictrl" else b.stock
@@ -764,6 +874,8 @@ VARIANTS: list[tuple[str, Callable[[Bench], dict[str, Any]], str]] = [
     ("dynamictrl+first_block_cache", _cache_variant("first-block"), "FirstBlockCacheConfig(threshold=0.1)"),
     ("dynamictrl+pab", _cache_variant("pab"), "PyramidAttentionBroadcastConfig as acceleration.py"),
     ("dynamictrl+faster_cache", _cache_variant("faster"), "FasterCacheConfig as acceleration.py"),
+    ("dynamictrl+speed_fast", _speed_variant("fast"), "--speed fast over a whole loop (acceleration.py)"),
+    ("dynamictrl+speed_fastest", _speed_variant("fastest"), "--speed fastest over a whole loop (acceleration.py)"),
     ("dynamictrl+fp8_layerwise_casting", v_fp8, "enable_layerwise_casting(float8_e4m3fn, bf16)"),
     (
         "dynamictrl+group_offload",
@@ -782,7 +894,13 @@ VARIANTS: list[tuple[str, Callable[[Bench], dict[str, Any]], str]] = [
         ),
         "group offload leaf_level, no stream (runs only if both above failed)",
     ),
+    ("dynamictrl+memory_12gb", _memory_variant("12gb"), "--memory 12gb's transformer: float8 storage + group offload"),
     ("dynamictrl+compile", _compile_variant("dynamictrl"), "regional torch.compile of the blocks"),
+    (
+        "dynamictrl+speed_fast+compile",
+        _speed_variant("fast", compiled=True),
+        "--speed fast --compile over a whole loop (compile_blocks(fullgraph=False) under the cache)",
+    ),
     ("stock+compile", _compile_variant("stock"), "regional torch.compile of the stock blocks"),
     (
         "stock+group_offload",
