@@ -46,8 +46,11 @@ sizes and frame counts (median of three processes).
 (not in these jobs: the VAE does, as for the 5B model) the model is less certain. The full-size
 CogVideoX VAE (random weights) measured 7.4 kB per output pixel-frame on the same CPU when this project began: 58
 bytes per top-level channel, so for it the decode term over-predicts by about 1.5x (on the safe side). On a GPU
-they are scaled by the dtype's size and are **not measured** (no GPU was lent when this was written):
-`benchmarks/gpu_5b.py` measures the real peaks when one is.
+they are scaled by the dtype's size. The denoising stage and the transformer's weights were checked on an NVIDIA
+H200 (`benchmarks/gpu_5b.py`, `benchmarks/results/gpu_5b.json`: the 5B transformer in bf16 at the published job):
+within 3.2% of the measured peak for every preset's transformer part (`tests/unit/pipelines/test_memory.py`), once
+float8 storage counts only the parameters diffusers casts (`_float8_counts`; counting all of them predicted `24gb`
+9.9% low). The VAE and T5 stages are not measured on a GPU.
 """
 
 from __future__ import annotations
@@ -134,6 +137,11 @@ class ModelSizes:
     temporal_compression: int
     tile_height: int | None  # the VAE's tile size in pixels when tiling splits a frame
     tile_width: int | None
+    # The transformer's parameters that float8 storage (`enable_layerwise_casting`) stores in one byte, in all and
+    # in one block: diffusers keeps norms, embeddings and the output projection in the compute dtype (the 5B model:
+    # 82.5%, the fraction an H200 run measured, `benchmarks/results/gpu_5b.json`). None: every parameter.
+    transformer_float8_params: int | None = None
+    transformer_block_float8_params: int | None = None
 
     @classmethod
     def from_configs(
@@ -165,6 +173,7 @@ class ModelSizes:
         from ..models.configs import spatial_compression
 
         tf, ae = transformer.config, vae.config
+        float8, block_float8 = _float8_counts(transformer)
         return cls(
             transformer_params=_count(transformer),
             transformer_block_params=_count(transformer.transformer_blocks[0]),
@@ -180,6 +189,8 @@ class ModelSizes:
             temporal_compression=int(ae.temporal_compression_ratio),
             tile_height=int(ae.sample_height) // 2,  # diffusers' CogVideoX VAE: tile_sample_min = sample size // 2
             tile_width=int(ae.sample_width) // 2,
+            transformer_float8_params=float8,
+            transformer_block_float8_params=block_float8,
         )
 
 
@@ -192,6 +203,21 @@ def _meta(build):
 
 def _count(module: Any) -> int:
     return sum(p.numel() for p in module.parameters())
+
+
+def _float8_counts(transformer: Any) -> tuple[int, int]:
+    """Parameters that float8 storage casts, in all and in the first block: read off a meta-device twin of
+    `transformer` with diffusers' layerwise casting applied as `apply_memory` applies it (which layers it casts
+    is diffusers' decision, its skip patterns)."""
+    import torch
+
+    twin = _meta(lambda: type(transformer).from_config(transformer.config))
+    twin.enable_layerwise_casting(storage_dtype=torch.float8_e4m3fn, compute_dtype=torch.bfloat16)
+
+    def count(module: Any) -> int:
+        return sum(p.numel() for p in module.parameters() if p.dtype == torch.float8_e4m3fn)
+
+    return count(twin), count(twin.transformer_blocks[0])
 
 
 @dataclass(frozen=True)
@@ -248,12 +274,18 @@ def estimate_peak(
     tiling = vae_tiling if chosen.vae_tiling is None else chosen.vae_tiling
 
     # Weights resident while denoising.
-    per_param_tf = 1 if chosen.fp8_transformer else dtype_bytes
-    transformer = sizes.transformer_params * per_param_tf
+    def stored(params: int, float8: int | None) -> int:
+        """Bytes of `params` parameters; under float8 storage `float8` of them (None: all) take one byte."""
+        if not chosen.fp8_transformer:
+            return params * dtype_bytes
+        float8 = params if float8 is None else float8
+        return float8 + (params - float8) * dtype_bytes
+
+    transformer = stored(sizes.transformer_params, sizes.transformer_float8_params)
     if chosen.group_offload and on_gpu:
         transformer = (sizes.transformer_params - sizes.transformer_block_params * sizes.num_layers) * dtype_bytes
         # block level with streams keeps the running block and the prefetched one
-        transformer += 2 * sizes.transformer_block_params * per_param_tf
+        transformer += 2 * stored(sizes.transformer_block_params, sizes.transformer_block_float8_params)
     if chosen.fp8_transformer:  # one layer at a time is up-cast: the largest, a feed-forward projection (~1/3 block)
         transformer += sizes.transformer_block_params * dtype_bytes // 3
     text = 0 if (chosen.free_text_encoder and on_gpu) else sizes.text_encoder_params * dtype_bytes

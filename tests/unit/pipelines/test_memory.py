@@ -27,6 +27,8 @@ RELEASED = memory.ModelSizes(
     temporal_compression=4,
     tile_height=240,
     tile_width=360,
+    transformer_float8_params=4_759_863_296,
+    transformer_block_float8_params=113_273_856,
 )
 PUBLISHED_JOB = dict(height=768, width=1360, frames=37, dtype_bytes=2, device_type="cuda")
 
@@ -47,6 +49,30 @@ def test_sizes_are_counted_from_configs_as_from_the_built_models():
     )
     assert sizes == built
     assert sizes.hidden_dim == 192 and sizes.spatial_compression == 4 and sizes.num_layers == 6
+
+
+def test_the_released_transformer_float8_counts_are_diffusers_own():
+    from dynamictrl.models.configs import RELEASED_TRANSFORMER_CONFIG
+    from dynamictrl.models.transformer_dynamictrl import DynamiCtrlTransformer
+
+    with torch.device("meta"):
+        transformer = DynamiCtrlTransformer(**RELEASED_TRANSFORMER_CONFIG)
+    counted = memory._float8_counts(transformer)
+    assert counted == (RELEASED.transformer_float8_params, RELEASED.transformer_block_float8_params)
+    assert 0.8 < counted[0] / RELEASED.transformer_params < 0.85  # norms, embeddings, proj_out stay bf16
+
+
+# Measured on an NVIDIA H200 (`benchmarks/gpu_5b.py`, `benchmarks/results/gpu_5b.json`): the 5B transformer's weights
+# on the GPU plus the peak of one guided denoising step at the published job, bf16, per memory preset's transformer
+# part (`none`: resident; `24gb`: float8 storage; `16gb`: group offload; `12gb`: both), GiB.
+H200_DENOISING_PEAK_GIB = {"none": 14.42, "24gb": 9.99, "16gb": 4.22, "12gb": 4.01}
+
+
+@pytest.mark.parametrize("preset", sorted(H200_DENOISING_PEAK_GIB))
+def test_the_denoising_peak_is_predicted_near_the_h200_measurement(preset):
+    estimate = memory.estimate_peak(RELEASED, **PUBLISHED_JOB, preset=preset)
+    predicted = (estimate.weights["transformer"] + estimate.denoise_stage) / memory.GIB
+    assert abs(predicted / H200_DENOISING_PEAK_GIB[preset] - 1) < 0.05, predicted
 
 
 def test_the_released_job_is_predicted_near_its_published_peak():
