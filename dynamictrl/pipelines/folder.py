@@ -100,8 +100,15 @@ def _check_component(name: str, folder: Path) -> Path:
 
 
 def _copy_files(source: Path, target: Path) -> None:
-    """Copy a component folder without hidden, temporary or settings-only leftovers of other tools."""
+    """Copy a component folder without hidden, temporary or settings-only leftovers of other tools, and without
+    `_name_or_path` in its `config.json`: diffusers writes where a model was loaded from, a path on the machine
+    that built the folder, which means nothing where the folder is used."""
     shutil.copytree(source, target, ignore=shutil.ignore_patterns(".*", "*.tmp", "*.partial-*", "__pycache__"))
+    config_file = target / "config.json"
+    if config_file.is_file():
+        config = json.loads(config_file.read_text())
+        if config.pop("_name_or_path", None) is not None:
+            config_file.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
 
 
 def write_pipeline_folder(

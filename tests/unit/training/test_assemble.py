@@ -72,6 +72,19 @@ def generate(folder, seed: int = 0) -> np.ndarray:
     return out.frames
 
 
+def test_no_component_config_names_the_path_it_was_built_from(assembled, parts, tmp_path):
+    vae = tmp_path / "vae"
+    vae.mkdir()
+    config = json.loads((parts / "vae" / "config.json").read_text())
+    (vae / "config.json").write_text(json.dumps({**config, "_name_or_path": "/home/builder/runs/vae"}))
+    (vae / "diffusion_pytorch_model.safetensors").symlink_to(parts / "vae" / "diffusion_pytorch_model.safetensors")
+    out = assemble_model(tmp_path / "model", source=assembled.path, vae=vae, max_mb=5).path
+    written = json.loads((out / "vae" / "config.json").read_text())
+    assert "_name_or_path" not in written and written == config
+    for component in ("transformer", "text_encoder"):
+        assert "_name_or_path" not in json.loads((out / component / "config.json").read_text())
+
+
 def test_the_folder_has_the_released_layout_and_its_settings(assembled, parts):
     out = assembled.path
     assert sorted(p.name for p in out.iterdir()) == [
