@@ -50,7 +50,9 @@ they are scaled by the dtype's size. The denoising stage and the transformer's w
 H200 (`benchmarks/gpu_5b.py`, `benchmarks/results/gpu_5b.json`: the 5B transformer in bf16 at the published job):
 within 3.2% of the measured peak for every preset's transformer part (`tests/unit/pipelines/test_memory.py`), once
 float8 storage counts only the parameters diffusers casts (`_float8_counts`; counting all of them predicted `24gb`
-9.9% low). The VAE and T5 stages are not measured on a GPU.
+9.9% low). Whole jobs at the released size on the same GPU (`benchmarks/gpu_5b_job.py`: T5-XXL, 5B, the CogVideoX
+VAE, 37 frames of 1360x768): predicted +6.5% (`none`), +5.5% (`80gb`), −0.1% (`24gb`), +3.4% (`12gb`) of the
+measured peak; the decode term over-predicts the full-size VAE's decode (on the safe side), as above.
 """
 
 from __future__ import annotations
