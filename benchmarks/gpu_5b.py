@@ -167,6 +167,31 @@ def _default_dtype(dtype):
         torch.set_default_dtype(old)
 
 
+def result_header(benchmark: str, args: argparse.Namespace) -> dict[str, Any]:
+    """The first keys of a GPU benchmark's JSON (this file's and gpu_5b_job.py's)."""
+    return {
+        "benchmark": benchmark,
+        "issue": 11,
+        "status": "running",
+        "tiny": args.tiny,
+        "args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
+    }
+
+
+def write_result(path: Path, result: dict[str, Any], lock: threading.Lock, lock_timeout_s: float = -1) -> None:
+    """Rewrite the JSON (atomically) with the elapsed time. The watchdog passes a timeout: it writes even if the
+    lock is stuck."""
+    from dynamictrl.io.atomic import write_json_atomic
+
+    locked = lock.acquire(timeout=lock_timeout_s)
+    try:
+        result["elapsed_s"] = round(_elapsed(), 2)
+        write_json_atomic(path, result)
+    finally:
+        if locked:
+            lock.release()
+
+
 class Bench:
     """Holds the run's settings, the models of the current variant and the JSON being written."""
 
@@ -189,11 +214,9 @@ class Bench:
         self._pair_dirty = False
         self.lock = threading.Lock()
         self.result: dict[str, Any] = {
-            "benchmark": "5B transformer per denoising step: stock CogVideoX-1.5 I2V vs DynamiCtrl, presets' parts",
-            "issue": 11,
-            "status": "running",
-            "tiny": self.tiny,
-            "args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
+            **result_header(
+                "5B transformer per denoising step: stock CogVideoX-1.5 I2V vs DynamiCtrl, presets' parts", args
+            ),
             "machine": {},
             "config": {
                 "transformer": self.config,
@@ -209,17 +232,9 @@ class Bench:
 
     # ------------------------------------------------------------------------------------------ output
     def write(self, lock_timeout_s: float = -1) -> None:
-        """Rewrite the JSON (atomically). The watchdog passes a timeout: it writes even if the lock is stuck."""
-        from dynamictrl.io.atomic import write_json_atomic
-
-        locked = self.lock.acquire(timeout=lock_timeout_s)
-        try:
-            self.result["elapsed_s"] = round(_elapsed(), 2)
-            self.result["ratio_table"] = self.ratio_table()
-            write_json_atomic(self.args.out, self.result)
-        finally:
-            if locked:
-                self.lock.release()
+        """Rewrite the JSON (atomically), with the ratio table as it stands."""
+        self.result["ratio_table"] = self.ratio_table()
+        write_result(self.args.out, self.result, self.lock, lock_timeout_s)
 
     def ratio_table(self) -> list[dict[str, Any]]:
         v = self.result["variants"]

@@ -41,7 +41,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from gpu_5b import GIB, GUIDANCE, _default_dtype, _elapsed, _machine  # noqa: E402
+from gpu_5b import GIB, GUIDANCE, _default_dtype, _elapsed, _machine, result_header, write_result  # noqa: E402
 
 PRESETS = ("none", "12gb", "80gb", "24gb", "16gb", "40gb")  # the most telling first: the budget may cut the tail
 JOB_5B = dict(height=768, width=1360, frames=37)
@@ -89,11 +89,9 @@ class Job:
         self.pose = rng.integers(0, 256, (f, h, w, 3), dtype=np.uint8)
         self.lock = threading.Lock()
         self.result: dict[str, Any] = {
-            "benchmark": "whole jobs at the released size: peak memory per --memory preset vs the memory model",
-            "issue": 11,
-            "status": "running",
-            "tiny": args.tiny,
-            "args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
+            **result_header(
+                "whole jobs at the released size: peak memory per --memory preset vs the memory model", args
+            ),
             "job": {**self.job, "guidance": GUIDANCE, "steps": args.steps, "dtype": str(self.dtype)},
             "presets": {},
             "notes": [
@@ -103,15 +101,7 @@ class Job:
         }
 
     def write(self, lock_timeout_s: float = -1) -> None:
-        from dynamictrl.io.atomic import write_json_atomic
-
-        locked = self.lock.acquire(timeout=lock_timeout_s)
-        try:
-            self.result["elapsed_s"] = round(_elapsed(), 2)
-            write_json_atomic(self.args.out, self.result)
-        finally:
-            if locked:
-                self.lock.release()
+        write_result(self.args.out, self.result, self.lock, lock_timeout_s)
 
     def build(self):
         """A `DynamiCtrlPipeline` with random components built on the device (T5 included)."""
