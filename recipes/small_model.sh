@@ -2,7 +2,7 @@
 # The small DynamiCtrl model, from nothing to the pipeline folder bundled as dynamictrl/assets/small_model
 # (docs/small_model.md). Every stage is resumable: run this script again after an interruption and it goes on
 # where it stopped (synth skips finished clips, train-vae/train resume from their last checkpoint, a finished
-# stage is skipped). About 6.5 hours on the 2-core CPU this project is developed on (over issue 10's 150 minutes).
+# stage is skipped). About 7 hours on the 2-core CPU this project is developed on (over issue 10's 150 minutes).
 #   recipes/small_model.sh [RUN_DIR]        (default runs/small)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -103,15 +103,21 @@ CYCLE_DATA="$RUN/data" CYCLE_MANIFEST=$mixed,train_plain2/manifest_mixed.jsonl c
 
 # 8. The VAE's decoder fine-tuned with a temporal term, the encoder frozen (so the latents, the scaling factor and
 #    the transformer trained on them stay as they were): each latent frame's motion spreads over its four frames
-#    instead of arriving in the first (docs/small_model.md, "Motion in every frame"). 2,000 steps, about 11 min on
-#    two threads.
-if [ ! -f "$RUN/vae_decoder/vae/config.json" ]; then
-  # shellcheck disable=SC2046
-  OMP_NUM_THREADS=${DECODER_THREADS:-2} dt train-vae configs/train/small_decoder_vae.yaml --init "$RUN/vae/vae" \
-    --data-root "$RUN/data/train" --output-dir "$RUN/vae_decoder" --eval-every 1000 $(resume "$RUN/vae_decoder")
-fi
+#    instead of arriving in the first (docs/small_model.md, "Motion in every frame"). Four cycles of 2,000 steps,
+#    each from the decoder before it (a fresh AdamW and cosine), about 11 min each on two idle threads; each spread
+#    the motion further.
+decoder="$RUN/vae/vae"
+for cycle in 1 2 3 4; do
+  out="$RUN/vae_decoder$cycle"
+  if [ ! -f "$out/vae/config.json" ]; then
+    # shellcheck disable=SC2046
+    OMP_NUM_THREADS=${DECODER_THREADS:-2} dt train-vae configs/train/small_decoder_vae.yaml --init "$decoder" \
+      --data-root "$RUN/data/train" --output-dir "$out" --eval-every 1000 $(resume "$out")
+  fi
+  decoder="$out/vae"
+done
 
 # 9. The final folder (checked to load, at most 40 MB).
-dt assemble-model "$RUN/model" --from "$RUN/dit6-start" --transformer "$RUN/dit8/transformer" \
-  --vae "$RUN/vae_decoder/vae" --overwrite
+dt assemble-model "$RUN/model" --from "$RUN/dit6-start" --transformer "$RUN/dit8/transformer" --vae "$decoder" \
+  --overwrite
 echo "small model: $RUN/model (bundle it with: rm -rf dynamictrl/assets/small_model && cp -r $RUN/model dynamictrl/assets/small_model)"
