@@ -2,7 +2,7 @@
 # The small DynamiCtrl model, from nothing to the pipeline folder bundled as dynamictrl/assets/small_model
 # (docs/small_model.md). Every stage is resumable: run this script again after an interruption and it goes on
 # where it stopped (synth skips finished clips, train-vae/train resume from their last checkpoint, a finished
-# stage is skipped). About 7 hours on the 2-core CPU this project is developed on (over issue 10's 150 minutes).
+# stage is skipped). About 7.2 hours on the 2-core CPU this project is developed on (over issue 10's 150 minutes).
 #   recipes/small_model.sh [RUN_DIR]        (default runs/small)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -103,16 +103,18 @@ CYCLE_DATA="$RUN/data" CYCLE_MANIFEST=$mixed,train_plain2/manifest_mixed.jsonl c
 
 # 8. The VAE's decoder fine-tuned with a temporal term, the encoder frozen (so the latents, the scaling factor and
 #    the transformer trained on them stay as they were): each latent frame's motion spreads over its four frames
-#    instead of arriving in the first (docs/small_model.md, "Motion in every frame"). Four cycles of 2,000 steps,
-#    each from the decoder before it (a fresh AdamW and cosine), about 11 min each on two idle threads; each spread
-#    the motion further.
+#    instead of arriving in the first (docs/small_model.md, "Motion in every frame"). Cycles of 2,000 steps, each
+#    from the decoder before it (a fresh AdamW and cosine), about 11 min each on two idle threads: four at the
+#    config's temporal weight 10, then two at 30; each spread the motion further.
 decoder="$RUN/vae/vae"
-for cycle in 1 2 3 4; do
+for spec in 1:10 2:10 3:10 4:10 5:30 6:30; do
+  cycle=${spec%%:*} weight=${spec##*:}
   out="$RUN/vae_decoder$cycle"
   if [ ! -f "$out/vae/config.json" ]; then
     # shellcheck disable=SC2046
     OMP_NUM_THREADS=${DECODER_THREADS:-2} dt train-vae configs/train/small_decoder_vae.yaml --init "$decoder" \
-      --data-root "$RUN/data/train" --output-dir "$out" --eval-every 1000 $(resume "$out")
+      --temporal-weight "$weight" --data-root "$RUN/data/train" --output-dir "$out" --eval-every 1000 \
+      $(resume "$out")
   fi
   decoder="$out/vae"
 done
