@@ -575,12 +575,8 @@ class VaeTrainer:
                 "scaling_factor": scale,
                 "latent_mean": mean,
                 "latent_std": std,
-                "psnr": scores["psnr"],
-                "psnr_character": scores["psnr_character"],
-                "latent_start_ratio": scores["latent_start_ratio"],
-                "ground_truth_latent_start_ratio": scores["ground_truth_latent_start_ratio"],
+                **scores,  # PSNR (whole, person), latent-start ratios, per held-out clip
                 "trained": "encoder and decoder" if c.train_encoder else "decoder",
-                "held_out": scores["held_out"],
                 "parameters": sum(p.numel() for p in self.vae.parameters()),
                 "frames": c.frames,
                 "height": c.height,
