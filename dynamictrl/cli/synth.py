@@ -23,7 +23,7 @@ EPILOG = """examples:
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     from ..pose.extract import BACKENDS
-    from ..synthetic.motion import MOTION_NAMES
+    from ..synthetic.motion import DEFAULT_MOTIONS, MOTION_NAMES
     from ..synthetic.palette import COLOUR_NAMES
 
     p = subparsers.add_parser(
@@ -42,7 +42,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     p.add_argument("--width", type=int, default=None, help="clip width (with --height, instead of --size)")
     p.add_argument("--fps", type=float, default=8.0, help="frame rate (default 8)")
     p.add_argument(
-        "--motions", default=None, help=f"comma-separated motions to draw from (default all: {','.join(MOTION_NAMES)})"
+        "--motions",
+        default=None,
+        help=f"comma-separated motions to draw from, of {','.join(MOTION_NAMES)} "
+        f"(default {','.join(DEFAULT_MOTIONS)})",
     )
     p.add_argument(
         "--backgrounds",

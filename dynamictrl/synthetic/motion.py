@@ -12,8 +12,9 @@ into a `PersonPose` by forward kinematics on the character's bones, in 3-D, proj
 - hands are fanned around the wrist along the forearm.
 
 The feet are kept on a ground line (the lowest ankle of each frame touches it, minus the jump height), so knee
-bends lower the body as they would. The motions are large on purpose (walking across much of the frame, big arm
-and leg swings, jumps): with small motions copying the reference frame is the best a model can do.
+bends lower the body as they would. The default motions are large on purpose (walking across much of the frame, big
+arm and leg swings, jumps): with small motions copying the reference frame is the best a model can do. `gesture`
+(in place, arms and head) is the exception, asked for by name: real dance videos are often filmed that way.
 """
 
 from __future__ import annotations
@@ -429,6 +430,53 @@ def turn(
     return poses_from_rigs(character, rigs, ground_line(rng, height), height, width)
 
 
+def gesture(
+    character: Character, rng: np.random.Generator, frames: int, fps: float, height: int, width: int
+) -> list[FramePose]:
+    """Gesturing in place, as a dancer filmed standing does: the feet stay where they are (the hips sway by at most
+    2 % of the width), one or both arms rise slowly towards the head or out and come back, the elbows bend, the
+    head tilts, the knees give a little. The whole clip keeps most of the silhouette where it was, so copying the
+    reference is close to right and the appearance has to be carried from it."""
+    t = _times(frames, fps)
+    centre = rng.uniform(0.35, 0.65) * width
+    sway, f_body = rng.uniform(0.0, 0.02) * width, rng.uniform(0.2, 0.6)
+    yaw = math.radians(rng.uniform(-30, 30))
+    moving = {LEFT, RIGHT} if rng.random() < 0.4 else {LEFT if rng.random() < 0.5 else RIGHT}
+    rest = {s: math.radians(rng.uniform(8, 25)) for s in (LEFT, RIGHT)}
+    target = {s: math.radians(rng.uniform(40, 160)) for s in (LEFT, RIGHT)}
+    forward = {s: math.radians(rng.uniform(-10, 40)) for s in (LEFT, RIGHT)}
+    elbow = {s: math.radians(rng.uniform(10, 110)) for s in (LEFT, RIGHT)}
+    f_arms = {s: rng.uniform(0.2, 0.5) for s in (LEFT, RIGHT)}
+    phase = {s: rng.uniform(0, 2 * math.pi) for s in (LEFT, RIGHT)}
+    tilt, knee_amp = math.radians(rng.uniform(0, 15)), math.radians(rng.uniform(0, 12))
+    body_phase = rng.uniform(0, 2 * math.pi)
+    rigs = []
+    for ti in t:
+        pb = 2 * math.pi * f_body * ti + body_phase
+        arms = {}
+        for s in (LEFT, RIGHT):
+            if s in moving:
+                u = 0.5 - 0.5 * math.cos(2 * math.pi * f_arms[s] * ti + phase[s])  # 0 = down, 1 = raised
+                arms[s] = Limb(
+                    rest[s] + (target[s] - rest[s]) * u, forward[s] * u, 0.0, math.radians(10) + elbow[s] * u
+                )
+            else:
+                arms[s] = Limb(rest[s], 0.0, 0.0, math.radians(15))
+        knee = knee_amp * (0.5 + 0.5 * math.sin(2 * pb))
+        legs = {s: Limb(math.radians(5), knee, 0.0, -2 * knee) for s in (LEFT, RIGHT)}
+        rigs.append(
+            RigFrame(
+                x=centre + sway * math.sin(pb),
+                yaw=yaw,
+                bend=0.3 * knee,
+                head_tilt=tilt * math.sin(pb + 0.7),
+                arms=arms,
+                legs=legs,
+            )
+        )
+    return poses_from_rigs(character, rigs, ground_line(rng, height), height, width)
+
+
 MotionFn = Callable[[Character, np.random.Generator, int, float, int, int], list[FramePose]]
 
 # name -> (generator, caption words)
@@ -438,13 +486,17 @@ MOTIONS: dict[str, tuple[MotionFn, str]] = {
     "wave": (wave, "waving"),
     "jump": (jump, "jumping"),
     "turn": (turn, "turning around"),
+    "gesture": (gesture, "gesturing in place"),
 }
 MOTION_NAMES = tuple(MOTIONS)
+# The motions a set draws from when none are named: the large ones. `gesture` keeps the silhouette in place, so it
+# is asked for by name (`synth --motions gesture`); adding it here would also change every default set's clips.
+DEFAULT_MOTIONS = ("walk", "dance", "wave", "jump", "turn")
 
 
 def parse_motions(names: str | list[str] | tuple[str, ...] | None) -> tuple[str, ...]:
-    """ "walk,dance" (or a list) → checked motion names; None or empty → all of them."""
-    return parse_names(names, MOTION_NAMES, "motion") or MOTION_NAMES
+    """ "walk,dance" (or a list) → checked motion names; None or empty → `DEFAULT_MOTIONS`."""
+    return parse_names(names, MOTION_NAMES, "motion") or DEFAULT_MOTIONS
 
 
 def make_motion(

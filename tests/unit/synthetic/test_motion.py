@@ -1,4 +1,4 @@
-"""Motions: keypoints in our full layout, large movements, a turn that shows the back, mirroring."""
+"""Motions: keypoints in our full layout, large movements, a turn that shows the back, gesturing, mirroring."""
 
 from __future__ import annotations
 
@@ -9,7 +9,9 @@ from dynamictrl.errors import InputError
 from dynamictrl.pose.types import NUM_BODY, NUM_FACE, NUM_HAND
 from dynamictrl.synthetic.character import sample_character
 from dynamictrl.synthetic.motion import (
+    DEFAULT_MOTIONS,
     MOTION_NAMES,
+    gesture,
     jump,
     make_motion,
     mirror_frames,
@@ -40,10 +42,11 @@ def test_every_motion_gives_full_layout_poses(name):
         assert (p.body_scores[1:14] == 1).all()  # limbs always shown; head points by facing
         assert np.isfinite(p.body).all()
     body = _body(frames)
-    # Large motion: some limb end moves by a third of the character's height or more over the clip.
-    extent = body[:, :, 1].max() - body[:, :, 1].min()
-    ends = body[:, [4, 7, 10, 13]]
-    assert (ends.max(axis=0) - ends.min(axis=0)).max() >= extent / 3
+    if name in DEFAULT_MOTIONS:
+        # Large motion: some limb end moves by a third of the character's height or more over the clip.
+        extent = body[:, :, 1].max() - body[:, :, 1].min()
+        ends = body[:, [4, 7, 10, 13]]
+        assert (ends.max(axis=0) - ends.min(axis=0)).max() >= extent / 3
     assert make_motion(name, character, np.random.default_rng(2), 17, 8.0, H, W)[5].people[0].body.tobytes() == (
         frames[5].people[0].body.tobytes()
     )
@@ -73,6 +76,17 @@ def test_jumping_leaves_the_ground_and_turning_shows_the_back():
     assert frames[back].people[0].body_scores[0] == 0 and frames[back].people[0].face_scores.sum() == 0
 
 
+def test_gesturing_stays_in_place_and_moves_an_arm():
+    for seed in range(8):
+        character = sample_character(np.random.default_rng(seed))
+        body = _body(gesture(character, np.random.default_rng(seed), 21, 8.0, H, W))
+        hips, ankles = body[:, [8, 11]].mean(axis=1), body[:, [10, 13]]
+        assert np.ptp(hips[:, 0]) <= 0.05 * W  # the sway, plus the knees' give
+        assert np.ptp(ankles[:, :, 0], axis=0).max() <= 0.05 * W  # feet planted
+        wrists = body[:, [4, 7]]
+        assert np.linalg.norm(wrists - wrists[0], axis=2).max() >= 0.06 * H  # an arm moves
+
+
 def test_mirroring_swaps_sides_and_twice_is_identity():
     character = sample_character(np.random.default_rng(6))
     frames = walk_across(character, np.random.default_rng(6), 5, 8.0, H, W)
@@ -87,7 +101,8 @@ def test_mirroring_swaps_sides_and_twice_is_identity():
 
 
 def test_motion_names_are_checked():
-    assert parse_motions(None) == MOTION_NAMES
+    assert parse_motions(None) == DEFAULT_MOTIONS and set(DEFAULT_MOTIONS) < set(MOTION_NAMES)
+    assert parse_motions("gesture") == ("gesture",)
     assert parse_motions("walk, jump,walk") == ("walk", "jump")
     with pytest.raises(InputError, match="Unknown motion 'fly'"):
         parse_motions("walk,fly")
