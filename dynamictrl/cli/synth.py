@@ -7,17 +7,18 @@ import argparse
 from ..errors import InputError
 
 DESCRIPTION = """Write N clips of the procedural world (animated 2-D characters: varied bodies, skin, hair, clothes and
-backgrounds; walking across, dancing, waving, jumping, turning) into OUT_DIR in the layout prepare-data writes
-(videos/, poses/, manifest.jsonl, prompts.txt, video.txt), with every frame's ground truth: keypoints/, person masks
-(mask_video/), clothes masks (clothes_mask/) and the attributes each caption was made from (attributes/). The same
---seed gives byte-identical clips. Re-running skips finished clips; a larger --n adds clips. With --motion-video,
-real motion extracted from the video by the pose stage drives the characters instead."""
+backgrounds; walking across, dancing, waving, jumping, turning, or by name gesturing in place) into OUT_DIR in the
+layout prepare-data writes (videos/, poses/, manifest.jsonl, prompts.txt, video.txt), with every frame's ground
+truth: keypoints/, person masks (mask_video/), clothes masks (clothes_mask/) and the attributes each caption was made
+from (attributes/). The same --seed gives byte-identical clips. Re-running skips finished clips; a larger --n adds
+clips. With --motion-video, real motion extracted from the video by the pose stage drives the characters instead."""
 
 EPILOG = """examples:
   dynamictrl synth data/synth --n 400 --seed 0                      17 frames at 64x64, 8 fps
   dynamictrl synth data/synth --n 100 --motions walk,jump --frames 25 --size 96x64
   dynamictrl synth data/real --n 50 --motion-video dance.mp4          characters driven by real motion
   dynamictrl synth data/plain --n 200 --backgrounds white,black       plain white or black backgrounds only
+  dynamictrl synth data/still --n 100 --motions gesture               standing in place, arms and head moving
 """
 
 

@@ -157,7 +157,7 @@ def make_sample(
 
     `motion`: a motion name (`motion.MOTION_NAMES`), a keypoint sequence (real motion, e.g. from the pose stage, with
     at least `frames` frames: a window of it is retargeted to the character, mirrored half of the time), or None (one
-    of `motions`, default all, drawn from the sample's generator).
+    of `motions`, default `motion.DEFAULT_MOTIONS`, drawn from the sample's generator).
 
     `backgrounds`: palette colours (a list or "white,black"); the background is then a plain one of them that
     stands apart from the character, and a character none of them stands apart from is drawn again (from the
