@@ -509,6 +509,7 @@ def evaluate_set(
         "methods": methods,
         "margins": {b: margins(averages["model"], averages[b]) for b in BASELINES},
         "gap_closed": _gap_closed(methods),
+        "ceiling_headroom": _headroom(methods),
         "silhouette_check": {
             "what": "the silhouette detector on the ground-truth frames against the person mask (its own ceiling)",
             **{m: clip_average(check)[m]["last3"] for m in ("silhouette_iou", "silhouette_empty")},
@@ -520,14 +521,34 @@ def evaluate_set(
     return block, kept
 
 
+GAP_METRICS = ("psnr_char", "silhouette_iou", "ssim_char")
+
+
+def _last3_mean(methods: dict[str, Any], method: str, metric: str) -> float:
+    return float(methods[method]["summary"][metric]["last3"]["mean"])
+
+
 def _gap_closed(methods: dict[str, Any]) -> dict[str, float | None]:
-    """(model − copy) / (VAE ceiling − copy) over the last three quarters: 0 = copying, 1 = the ceiling."""
+    """(model − copy) / (VAE ceiling − copy) over the last three quarters: 0 = copying, 1 = the ceiling. None where
+    the ceiling is not above the copy (`headroom` ≤ 0): there is no gap, and the ratio would mean nothing."""
     out: dict[str, float | None] = {}
-    for metric in ("psnr_char", "silhouette_iou", "ssim_char"):
-        model = methods["model"]["summary"][metric]["last3"]["mean"]
-        copy = methods["copy_reference"]["summary"][metric]["last3"]["mean"]
-        ceiling = methods["vae_ceiling"]["summary"][metric]["last3"]["mean"]
-        out[metric] = (model - copy) / (ceiling - copy) if abs(ceiling - copy) > 1e-9 else None
+    for metric in GAP_METRICS:
+        model, copy = _last3_mean(methods, "model", metric), _last3_mean(methods, "copy_reference", metric)
+        headroom = _last3_mean(methods, "vae_ceiling", metric) - copy
+        out[metric] = (model - copy) / headroom if headroom > 0 else None
+    return out
+
+
+def _headroom(methods: dict[str, Any]) -> dict[str, Any]:
+    """How far the VAE ceiling is above each baseline (last three quarters, higher is better): what a model that
+    produced exactly its VAE's reconstruction of the ground truth would win by. Where it is ≤ 0 no model decoding
+    through this VAE can beat that baseline on that metric."""
+    out: dict[str, Any] = {"what": "VAE ceiling minus each baseline, last three quarters (<= 0: no model can win)"}
+    for baseline in BASELINES:
+        out[baseline] = {
+            metric: _last3_mean(methods, "vae_ceiling", metric) - _last3_mean(methods, baseline, metric)
+            for metric in GAP_METRICS
+        }
     return out
 
 
@@ -896,6 +917,7 @@ def verdict(sets: dict[str, Any], background: dict[str, Any] | None) -> dict[str
                     "margin": entry["margin"],
                     "seed_spread": entry["seed_spread"],
                     "pass": entry["exceeds_spread"],
+                    "vae_ceiling_margin": block["ceiling_headroom"][baseline][metric],
                 }
         out[name] = {"pass": all(c["pass"] for c in checks.values()), "checks": checks}
         passes.append(out[name]["pass"])
