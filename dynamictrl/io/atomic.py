@@ -5,6 +5,10 @@ is atomic on POSIX and Windows when source and target are on the same file syste
 
 Temporary files come from `tempfile.mkstemp`, which creates them private (0600). Before the rename they get the mode
 a plain `open()` would have given (`0o666 & ~umask`), so a web server or another user can read what we publish.
+Folders (`atomic_dir`) get the same treatment for every file and folder inside them before they appear: the writers
+we call there do not all honour the umask (safetensors' `save_file`, and so diffusers' and transformers'
+`save_pretrained`, writes weights 0600; measured with safetensors 0.8), which would publish a model folder or a
+checkpoint whose weights only their writer can read.
 """
 
 from __future__ import annotations
@@ -39,6 +43,24 @@ def current_umask() -> int:
 def default_file_mode() -> int:
     """Mode a new file gets from `open()` under the current umask (0o644 under the usual 0o022)."""
     return 0o666 & ~current_umask()
+
+
+def default_dir_mode() -> int:
+    """Mode a new folder gets from `mkdir` under the current umask (0o755 under the usual 0o022)."""
+    return 0o777 & ~current_umask()
+
+
+def publish_tree(folder: str | os.PathLike) -> None:
+    """Give every file and folder under `folder` (not `folder` itself) the mode `open()` / `mkdir` would give.
+
+    Links are left alone (chmod would follow them out of the folder).
+    """
+    file_mode, dir_mode = default_file_mode(), default_dir_mode()
+    for root, dirs, files in os.walk(folder):
+        for name, mode in [(d, dir_mode) for d in dirs] + [(f, file_mode) for f in files]:
+            path = os.path.join(root, name)
+            if not os.path.islink(path):
+                os.chmod(path, mode)
 
 
 def temp_sibling(target: Path, suffix: str | None = None) -> Path:
@@ -105,7 +127,8 @@ def atomic_dir(target: str | os.PathLike) -> Iterator[Path]:
     """Yield `<target>.tmp/`; on success move it to `target` (replacing an old one), on error remove it.
 
     Used for checkpoints and model folders, which are many files that must appear together. The folder is made with
-    `mkdir` (not `tempfile.mkdtemp`, which would make it 0700), so it gets the usual mode for the umask.
+    `mkdir` (not `tempfile.mkdtemp`, which would make it 0700), so it gets the usual mode for the umask, and what was
+    written inside gets it too (`publish_tree`) before the move.
     """
     target = Path(target)
     tmp = target.with_name(target.name + ".tmp")
@@ -114,6 +137,7 @@ def atomic_dir(target: str | os.PathLike) -> Iterator[Path]:
     tmp.mkdir(parents=True)
     try:
         yield tmp
+        publish_tree(tmp)
         if target.exists():
             old = target.with_name(target.name + ".old")
             if old.exists():

@@ -19,6 +19,7 @@ from typing import Any
 import torch
 
 from ..errors import InputError
+from ..io.atomic import publish_tree
 
 logger = logging.getLogger(__name__)
 
@@ -131,6 +132,7 @@ def save_checkpoint(accelerator: Any, output_dir: str | Path, step: int, keep: i
     accelerator.save_state(str(tmp))
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
+        publish_tree(tmp)  # safetensors writes the weights 0600
         if final.exists():
             shutil.rmtree(final)
         os.replace(tmp, final)

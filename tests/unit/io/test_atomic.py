@@ -77,6 +77,19 @@ def test_atomic_dir_gets_the_mode_mkdir_would_give(tmp_path, umask):
     assert not (tmp_path / "ckpt.tmp").exists()
 
 
+def test_atomic_dir_publishes_private_weights_with_the_umask_mode(tmp_path, umask):
+    """safetensors writes 0600 files; inside an atomic folder they come out as `open()` would have made them."""
+    import torch
+    from safetensors.torch import save_file
+
+    with atomic_dir(tmp_path / "model") as tmp:
+        (tmp / "vae").mkdir(mode=0o700)
+        save_file({"w": torch.zeros(2)}, str(tmp / "vae" / "diffusion_pytorch_model.safetensors"))
+    weights = tmp_path / "model" / "vae" / "diffusion_pytorch_model.safetensors"
+    assert _mode(weights) == 0o666 & ~umask
+    assert _mode(weights.parent) == 0o777 & ~umask
+
+
 def test_umask_without_proc_is_read_by_set_and_restore(monkeypatch, umask):
     import dynamictrl.io.atomic as atomic
 

@@ -4,12 +4,14 @@ its LoRA output loads into the pipeline."""
 from __future__ import annotations
 
 import json
+import stat
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
+from dynamictrl.io.atomic import current_umask
 from dynamictrl.training import load_config, run
 
 
@@ -167,6 +169,12 @@ def test_checkpoints_keep_the_last_k(toy, tmp_path):
     run(_config(toy, tmp_path / "out", max_steps=4, checkpoint_every=1, checkpoints_keep=2, batch_size=2))
     names = sorted(p.name for p in (tmp_path / "out").iterdir() if p.name.startswith("checkpoint"))
     assert names == ["checkpoint-3", "checkpoint-4"]
+    # checkpoints and final weights are readable as the umask says (safetensors alone writes them 0600)
+    expected = 0o666 & ~current_umask()
+    written = [p for p in (tmp_path / "out").rglob("*") if p.is_file()]
+    assert any(p.name == "trainable.safetensors" for p in written)
+    modes = {str(p.relative_to(tmp_path)): stat.S_IMODE(p.stat().st_mode) for p in written}
+    assert {name: oct(mode) for name, mode in modes.items() if mode != expected} == {}
 
 
 def test_cached_latents_give_the_same_losses(toy, tmp_path):
