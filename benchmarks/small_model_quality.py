@@ -500,6 +500,7 @@ def evaluate_set(
             "per_seed": averages[method],
             "summary": summarise(averages[method]),
         }
+    headroom = _headroom(methods)
     block = {
         "what": SETS[name],
         "clips": [c.name for c in clips],
@@ -508,8 +509,8 @@ def evaluate_set(
         "quarters": {f"q{i + 1}": [int(q[0]), int(q[-1])] for i, q in enumerate(quarters)},
         "methods": methods,
         "margins": {b: margins(averages["model"], averages[b]) for b in BASELINES},
-        "gap_closed": _gap_closed(methods),
-        "ceiling_headroom": _headroom(methods),
+        "gap_closed": _gap_closed(methods, headroom),
+        "ceiling_headroom": headroom,
         "silhouette_check": {
             "what": "the silhouette detector on the ground-truth frames against the person mask (its own ceiling)",
             **{m: clip_average(check)[m]["last3"] for m in ("silhouette_iou", "silhouette_empty")},
@@ -528,14 +529,14 @@ def _last3_mean(methods: dict[str, Any], method: str, metric: str) -> float:
     return float(methods[method]["summary"][metric]["last3"]["mean"])
 
 
-def _gap_closed(methods: dict[str, Any]) -> dict[str, float | None]:
+def _gap_closed(methods: dict[str, Any], headroom: dict[str, Any]) -> dict[str, float | None]:
     """(model − copy) / (VAE ceiling − copy) over the last three quarters: 0 = copying, 1 = the ceiling. None where
     the ceiling is not above the copy (`headroom` ≤ 0): there is no gap, and the ratio would mean nothing."""
     out: dict[str, float | None] = {}
     for metric in GAP_METRICS:
+        gap = headroom["copy_reference"][metric]
         model, copy = _last3_mean(methods, "model", metric), _last3_mean(methods, "copy_reference", metric)
-        headroom = _last3_mean(methods, "vae_ceiling", metric) - copy
-        out[metric] = (model - copy) / headroom if headroom > 0 else None
+        out[metric] = (model - copy) / gap if gap > 0 else None
     return out
 
 
